@@ -1,0 +1,5 @@
+"""NumPy reference implementations (from scratch; this package never imports torch).
+
+Topic modules: :mod:`~reglib.numpy.penalties`, :mod:`~reglib.numpy.prox`,
+:mod:`~reglib.numpy.linear`, :mod:`~reglib.numpy.data`.
+"""
