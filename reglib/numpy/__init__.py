@@ -2,4 +2,5 @@
 
 Topic modules: :mod:`~reglib.numpy.penalties`, :mod:`~reglib.numpy.prox`,
 :mod:`~reglib.numpy.linear`, :mod:`~reglib.numpy.data`.
+:mod:`~reglib.numpy.dropout` (dropout, Gaussian dropout, DropConnect; forward/backward).
 """

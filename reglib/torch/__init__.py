@@ -2,6 +2,8 @@
 
 Topic modules: :mod:`~reglib.torch.penalties`, :mod:`~reglib.torch.data`,
 :mod:`~reglib.torch.training`, :mod:`~reglib.torch.utils`.
+:mod:`~reglib.torch.dropout` (dropout variants, variational dropout, MC dropout).
+:mod:`~reglib.torch.depth` (DropPath, stochastic depth, LayerDrop).
 """
 
 from reglib.torch.utils import get_device, seed_everything, setup
