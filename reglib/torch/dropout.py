@@ -132,7 +132,11 @@ def apply_mask(x: Tensor, mask: Tensor, keep_prob: float) -> Tensor:
     if not isinstance(mask, Tensor):
         raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
     keep_prob = check_probability(keep_prob, "keep_prob")
-    if torch.broadcast_shapes(mask.shape, x.shape) != x.shape:
+    try:
+        ok = torch.broadcast_shapes(mask.shape, x.shape) == x.shape
+    except RuntimeError:
+        ok = False
+    if not ok:
         raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to x's shape {tuple(x.shape)}")
     scale = mask.to(dtype=x.dtype, device=x.device)
     if keep_prob > 0.0:
