@@ -1,0 +1,381 @@
+"""Assignment 01 (weight penalties) judged without nbgrader, in this process (fast).
+
+The solution cells and the test cells (visible and hidden) are taken from the nbgrader
+source notebook and executed in a fresh namespace, the way the grader runs them in a
+kernel: context cells, then the solution cells, then every test cell of a function. A test
+cell passes when it raises nothing and warns nothing (nbgrader counts output on stderr,
+e.g. a RuntimeWarning, as a failure). This shows that
+
+(a) the reference solution passes every test cell;
+(b) other correct ways of writing each function (solve / inv / SVD / lstsq / scikit-learn
+    for ridge; trace or singular values for the degrees of freedom; ``np.where`` or
+    ``np.maximum`` or ``np.clip`` for soft-thresholding; an ISTA written around the Gram
+    matrix) pass every test cell of that function: the tolerances accept them;
+(c) each named wrong implementation (the usual slips: a missing sign, ``lam`` for
+    ``lam / 2``, the ``1 + 2 lam (1 - a)`` divisor, ``n``-scaling, the step or the
+    threshold of ISTA, one iteration too many, ...) fails at least one test cell of its
+    function, and some of them only a hidden one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import warnings
+
+import nbformat
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+
+NOTEBOOK = ROOT / "solutions" / "01_weight_penalties" / "01_weight_penalties.ipynb"
+FUNCTIONS = ["l2_penalty", "soft_threshold", "prox_elastic_net", "ridge", "ridge_effective_dof", "lasso_ista"]
+
+
+def _nbgrader(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+NB = nbformat.read(NOTEBOOK, as_version=4)
+CONTEXT = [c.source for c in NB.cells if c.cell_type == "code" and not _nbgrader(c).get("solution")
+           and not _nbgrader(c).get("grade") and "setup" not in c.metadata.get("tags", [])]
+SOLUTIONS = {_nbgrader(c)["grade_id"]: c.source for c in NB.cells
+             if c.cell_type == "code" and _nbgrader(c).get("solution")}
+TESTS = {_nbgrader(c)["grade_id"]: c.source for c in NB.cells
+         if c.cell_type == "code" and _nbgrader(c).get("grade")}
+
+
+def cells_of(function: str) -> list[str]:
+    return [gid for gid in TESTS if gid in (f"{function}_visible", f"{function}_hidden")]
+
+
+def run_tests(function: str, replacement=None) -> dict[str, str | None]:
+    """Run the test cells of ``function``; None for a pass, else the failure (type: message).
+
+    The namespace holds the context cells and every reference solution; ``replacement``
+    (a Python function) then takes the place of ``function``.
+    """
+    ns: dict = {"__name__": "__main__"}
+    for source in CONTEXT + list(SOLUTIONS.values()):
+        exec(compile(source, "<solution>", "exec"), ns)
+    if replacement is not None:
+        ns[function] = replacement
+    results = {}
+    for gid in cells_of(function):
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("error")
+                exec(compile(TESTS[gid], gid, "exec"), ns)
+        except Exception as exc:  # noqa: BLE001 (any exception fails a test cell)
+            results[gid] = f"{type(exc).__name__}: {exc}"
+        else:
+            results[gid] = None
+    return results
+
+
+# --------------------------------------------------------------------------- the notebook's structure
+
+def test_every_function_has_a_solution_cell_and_a_visible_and_a_hidden_test_cell():
+    assert sorted(SOLUTIONS) == sorted(FUNCTIONS)
+    for function in FUNCTIONS:
+        assert cells_of(function) == [f"{function}_visible", f"{function}_hidden"]
+        assert re.search(rf"^def {function}\(", SOLUTIONS[function], re.M)
+        assert "### BEGIN SOLUTION" in SOLUTIONS[function] and "### END SOLUTION" in SOLUTIONS[function]
+        visible, hidden = TESTS[f"{function}_visible"], TESTS[f"{function}_hidden"]
+        assert "HIDDEN TESTS" not in visible and "reglib" not in visible, "visible tests run anywhere"
+        assert "### BEGIN HIDDEN TESTS" in hidden and hidden.rstrip().endswith("### END HIDDEN TESTS")
+        region = hidden.split("### BEGIN HIDDEN TESTS")[1]
+        assert "reglib" in region, "hidden tests compare with reglib"
+        assert "reglib" not in hidden.split("### BEGIN HIDDEN TESTS")[0], "reglib only inside the hidden region"
+        assert "print(" not in region, "hidden tests must not print (reference values)"
+    assert len(TESTS) == 2 * len(FUNCTIONS), "no other grade cells than the twelve test cells"
+
+
+def test_nbgrader_metadata():
+    grade_ids, autograded, manual = [], 0.0, 0.0
+    for cell in NB.cells:
+        meta = _nbgrader(cell)
+        if "setup" in cell.metadata.get("tags", []):
+            assert not meta, "the setup cell carries no nbgrader metadata"
+            continue
+        assert meta, f"cell without nbgrader metadata: {cell.source[:60]!r}"
+        assert meta["schema_version"] == 3
+        assert set(meta) <= {"grade", "grade_id", "locked", "points", "schema_version", "solution", "task"}
+        grade_ids.append(meta["grade_id"])
+        if meta["grade"]:
+            assert 1 <= meta["points"] <= 3, "1-3 points per graded cell"
+            if cell.cell_type == "code":
+                assert meta["locked"] and not meta["solution"], "test cells are locked, not solutions"
+                autograded += meta["points"]
+            else:  # the written answer
+                assert meta["solution"] and not meta["locked"]
+                manual += meta["points"]
+        else:
+            assert "points" not in meta
+            assert meta["locked"] != meta["solution"], "a cell is either a solution or read-only"
+    assert len(grade_ids) == len(set(grade_ids)), "grade_id must be unique"
+    written = [c for c in NB.cells if _nbgrader(c).get("solution") and c.cell_type == "markdown"]
+    assert len(written) == 1 and _nbgrader(written[0])["grade"], "one manually graded written answer"
+    assert (autograded, manual) == (19, 3)
+    instructions = next(c.source for c in NB.cells if _nbgrader(c).get("grade_id") == "instructions")
+    assert f"{autograded + manual:g} in total" in instructions, "the instructions state the total"
+
+
+# --------------------------------------------------------------------------- (a) the reference passes
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_reference_solution_passes_every_test_cell(function):
+    results = run_tests(function)
+    assert results and all(r is None for r in results.values()), results
+
+
+# --------------------------------------------------------------------------- (b) other correct versions
+
+def _S_where(v, t):
+    v = np.asarray(v, dtype=float)
+    return np.where(v > t, v - t, np.where(v < -t, v + t, 0.0))
+
+
+def l2_dot(w, lam):
+    w = np.asarray(w, dtype=float)
+    flat = w.ravel()
+    return lam / 2 * flat @ flat, lam * w
+
+
+def l2_norm(w, lam):
+    return lam * np.linalg.norm(w) ** 2 / 2, np.multiply(lam, w)
+
+
+def st_where(v, thresh):
+    return _S_where(v, thresh)
+
+
+def st_clip(v, thresh):
+    v = np.asarray(v, dtype=float)
+    return v - np.clip(v, -thresh, thresh)
+
+
+def st_max_min(v, thresh):
+    v = np.asarray(v, dtype=float)
+    return np.maximum(v - thresh, 0.0) + np.minimum(v + thresh, 0.0)
+
+
+def enet_where(v, lam, l1_ratio):
+    return _S_where(v, lam * l1_ratio) / (1 + lam - lam * l1_ratio)
+
+
+def enet_clip(v, lam, l1_ratio):
+    v = np.asarray(v, dtype=float)
+    return (v - np.clip(v, -lam * l1_ratio, lam * l1_ratio)) * (1.0 / (1.0 + lam * (1.0 - l1_ratio)))
+
+
+def ridge_inv(X, y, lam):
+    return np.linalg.inv(X.T @ X + lam * np.eye(X.shape[1])) @ X.T @ y
+
+
+def ridge_svd(X, y, lam):
+    U, d, Vt = np.linalg.svd(X, full_matrices=False)
+    return Vt.T @ (d / (d**2 + lam) * (U.T @ y))
+
+
+def ridge_lstsq_augmented(X, y, lam):
+    p = X.shape[1]
+    A = np.vstack([X, np.sqrt(lam) * np.eye(p)])
+    b = np.concatenate([y, np.zeros(p)])
+    return np.linalg.lstsq(A, b, rcond=None)[0]
+
+
+def ridge_dual(X, y, lam):
+    if lam == 0:  # the dual form needs lam > 0; least squares otherwise
+        return np.linalg.lstsq(X, y, rcond=None)[0]
+    return X.T @ np.linalg.solve(X @ X.T + lam * np.eye(X.shape[0]), y)
+
+
+def ridge_sklearn(X, y, lam):
+    from sklearn.linear_model import LinearRegression, Ridge
+
+    if lam == 0:
+        return LinearRegression(fit_intercept=False).fit(X, y).coef_
+    return Ridge(alpha=lam, fit_intercept=False, solver="svd").fit(X, y).coef_
+
+
+def dof_trace(X, lam):
+    H = X @ np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T)
+    return np.trace(H)
+
+
+def dof_eigvalsh(X, lam):
+    ev = np.linalg.eigvalsh(X.T @ X)
+    return np.sum(ev / (ev + lam))
+
+
+def dof_inv_trace(X, lam):
+    G = X.T @ X
+    return float(np.trace(np.linalg.inv(G + lam * np.eye(len(G))) @ G))
+
+
+def ista_gram(X, y, lam, n_iters):
+    n = X.shape[0]
+    G, b = X.T @ X / n, X.T @ y / n
+    L = np.linalg.norm(X, 2) ** 2 / n
+    w = np.zeros(X.shape[1])
+    k = 0
+    while k < n_iters:
+        w = _S_where(w - (G @ w - b) / L, lam / L)
+        k += 1
+    return w
+
+
+def ista_svd_step(X, y, lam, n_iters):
+    n = len(y)
+    step = n / np.linalg.svd(X, compute_uv=False)[0] ** 2  # 1 / L
+    w = np.zeros(X.shape[1])
+    for _ in range(n_iters):
+        z = w + step * X.T @ (y - X @ w) / n
+        w = np.sign(z) * np.maximum(np.abs(z) - step * lam, 0)
+    return w
+
+
+CORRECT = {
+    "l2_penalty": [l2_dot, l2_norm],
+    "soft_threshold": [st_where, st_clip, st_max_min],
+    "prox_elastic_net": [enet_where, enet_clip],
+    "ridge": [ridge_inv, ridge_svd, ridge_lstsq_augmented, ridge_dual, ridge_sklearn],
+    "ridge_effective_dof": [dof_trace, dof_eigvalsh, dof_inv_trace],
+    "lasso_ista": [ista_gram, ista_svd_step],
+}
+CORRECT_CASES = [(f, impl) for f, impls in CORRECT.items() for impl in impls]
+
+
+@pytest.mark.parametrize(("function", "impl"), CORRECT_CASES, ids=[i.__name__ for _, i in CORRECT_CASES])
+def test_other_correct_implementations_pass(function, impl):
+    results = run_tests(function, impl)
+    assert all(r is None for r in results.values()), results
+
+
+# --------------------------------------------------------------------------- (c) wrong versions
+
+def l2_value_lam(w, lam):  # lam * ||w||^2 instead of lam / 2
+    w = np.asarray(w, dtype=float)
+    return lam * np.sum(w**2), lam * w
+
+
+def l2_grad_2lam(w, lam):  # the gradient of lam * ||w||^2 with the value of (lam / 2) ||w||^2
+    w = np.asarray(w, dtype=float)
+    return lam / 2 * np.sum(w**2), 2 * lam * w
+
+
+def st_no_sign(v, thresh):  # forgets sign(v)
+    return np.maximum(np.abs(np.asarray(v, dtype=float)) - thresh, 0)
+
+
+def st_one_sided(v, thresh):  # thresholds positive entries only
+    return np.maximum(np.asarray(v, dtype=float) - thresh, 0)
+
+
+def st_no_clip(v, thresh):  # moves every entry by thresh, through zero
+    v = np.asarray(v, dtype=float)
+    return v - thresh * np.sign(v)
+
+
+def enet_2lam(v, lam, l1_ratio):  # the divisor of the penalty without the 1/2
+    return _S_where(v, lam * l1_ratio) / (1 + 2 * lam * (1 - l1_ratio))
+
+
+def enet_threshold_lam(v, lam, l1_ratio):  # thresholds at lam, not lam * l1_ratio
+    return _S_where(v, lam) / (1 + lam * (1 - l1_ratio))
+
+
+def ridge_half_lam(X, y, lam):  # minimizes ||y - Xw||^2 + (lam / 2) ||w||^2
+    return np.linalg.solve(X.T @ X + lam / 2 * np.eye(X.shape[1]), X.T @ y)
+
+
+def ridge_n_scaled(X, y, lam):  # minimizes (1/n) ||y - Xw||^2 + lam ||w||^2
+    n = X.shape[0]
+    return np.linalg.solve(X.T @ X / n + lam * np.eye(X.shape[1]), X.T @ y / n)
+
+
+def ridge_diagonal(X, y, lam):  # drops the off-diagonal of X^T X (right for orthogonal columns only)
+    return X.T @ y / (np.sum(X**2, axis=0) + lam)
+
+
+def dof_unsquared(X, lam):  # singular values where their squares belong
+    d = np.linalg.svd(X, compute_uv=False)
+    return np.sum(d / (d + lam))
+
+
+def dof_n_scaled(X, lam):  # eigenvalues of X^T X / n
+    ev = np.linalg.eigvalsh(X.T @ X / X.shape[0])
+    return np.sum(ev / (ev + lam))
+
+
+def dof_diagonal(X, lam):  # the diagonal of X^T X in place of its eigenvalues
+    g = np.sum(X**2, axis=0)
+    return np.sum(g / (g + lam))
+
+
+def _ista(X, y, lam, n_iters, *, L_scale=True, threshold_over_L=True, extra=0):
+    n = X.shape[0]
+    L = np.linalg.eigvalsh(X.T @ X)[-1] / (n if L_scale else 1)
+    w = np.zeros(X.shape[1])
+    for _ in range(n_iters + extra):
+        w = _S_where(w - X.T @ (X @ w - y) / n / L, lam / L if threshold_over_L else lam)
+    return w
+
+
+def ista_L_unscaled(X, y, lam, n_iters):  # L = largest eigenvalue of X^T X, not of X^T X / n
+    return _ista(X, y, lam, n_iters, L_scale=False)
+
+
+def ista_threshold_lam(X, y, lam, n_iters):  # threshold lam instead of lam / L
+    return _ista(X, y, lam, n_iters, threshold_over_L=False)
+
+
+def ista_one_extra(X, y, lam, n_iters):  # n_iters + 1 steps
+    return _ista(X, y, lam, n_iters, extra=1)
+
+
+def ista_fista(X, y, lam, n_iters):  # the accelerated method: same limit, other iterates
+    n = X.shape[0]
+    L = np.linalg.eigvalsh(X.T @ X / n)[-1]
+    w = z = np.zeros(X.shape[1])
+    t = 1.0
+    for _ in range(n_iters):
+        w_new = _S_where(z - X.T @ (X @ z - y) / n / L, lam / L)
+        t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        z = w_new + (t - 1) / t_new * (w_new - w)
+        w, t = w_new, t_new
+    return w
+
+
+WRONG = {
+    "l2_penalty": [l2_value_lam, l2_grad_2lam],
+    "soft_threshold": [st_no_sign, st_one_sided, st_no_clip],
+    "prox_elastic_net": [enet_2lam, enet_threshold_lam],
+    "ridge": [ridge_half_lam, ridge_n_scaled, ridge_diagonal],
+    "ridge_effective_dof": [dof_unsquared, dof_n_scaled, dof_diagonal],
+    "lasso_ista": [ista_L_unscaled, ista_threshold_lam, ista_one_extra, ista_fista],
+}
+WRONG_CASES = [(f, impl) for f, impls in WRONG.items() for impl in impls]
+# wrong versions that pass the visible tests: only the hidden tests catch them
+ONLY_HIDDEN_CATCHES = {"dof_diagonal"}
+
+
+@pytest.mark.parametrize(("function", "impl"), WRONG_CASES, ids=[i.__name__ for _, i in WRONG_CASES])
+def test_wrong_implementations_fail(function, impl):
+    results = run_tests(function, impl)
+    failed = {gid for gid, r in results.items() if r is not None}
+    assert failed, f"{impl.__name__} passes every test cell of {function}"
+    if impl.__name__ in ONLY_HIDDEN_CATCHES:
+        assert failed == {f"{function}_hidden"}, results
+    # the hidden tests catch every one of them (the visible ones are a help, not the judge)
+    assert f"{function}_hidden" in failed, results
+
+
+def test_hidden_failure_messages_name_the_function_but_no_reference_value():
+    results = run_tests("ridge_effective_dof", dof_diagonal)
+    message = results["ridge_effective_dof_hidden"]
+    assert message.startswith("AssertionError: ridge_effective_dof:"), message
+    assert not re.search(r"\d\.\d", message), f"a number in the message: {message}"
