@@ -184,7 +184,9 @@ def spectral_normalize_(
     ``(out, in/groups, *kernel)``, normalized as the matrix ``(out, in/groups*prod(kernel))``,
     a surrogate for the conv's true operator norm, as in the paper). The raw weight lives in
     ``module.parametrizations.<name>.original``; remove with
-    ``torch.nn.utils.parametrize.remove_parametrizations(module, name)``.
+    ``torch.nn.utils.parametrize.remove_parametrizations(module, name)``. Registering runs
+    exactly ``init_iters`` power-iteration steps (torch's ``spectral_norm`` runs one more,
+    inside the parametrization's registration check).
     """
     if not isinstance(module, _SUPPORTED):
         raise TypeError(
@@ -204,6 +206,9 @@ def spectral_normalize_(
             generator=generator,
             eps=eps,
         ),
+        # unsafe=True skips torch's consistency check, which would call forward once and so
+        # run a power-iteration step at registration (the output keeps shape and dtype)
+        unsafe=True,
     )
     return module
 
