@@ -379,3 +379,66 @@ def test_hidden_failure_messages_name_the_function_but_no_reference_value():
     message = results["ridge_effective_dof_hidden"]
     assert message.startswith("AssertionError: ridge_effective_dof:"), message
     assert not re.search(r"\d\.\d", message), f"a number in the message: {message}"
+
+
+# --------------------------------------------------------------------------- the reference, by optimality
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import array_shapes, arrays  # noqa: E402
+
+
+def _solution_namespace() -> dict:
+    ns: dict = {"__name__": "__main__"}
+    for source in CONTEXT + list(SOLUTIONS.values()):
+        exec(compile(source, "<solution>", "exec"), ns)
+    return ns
+
+
+SOLUTION = _solution_namespace()
+
+
+@settings(max_examples=40, deadline=None)
+@given(v=arrays(np.float64, array_shapes(max_dims=2, max_side=6), elements=st.floats(-10, 10)),
+       lam=st.floats(0.0, 5.0), l1_ratio=st.floats(0.0, 1.0))
+def test_solution_prox_satisfies_the_optimality_condition(v, lam, l1_ratio):
+    """w = prox(v) iff v - w - lam (1 - a) w lies in lam a * (subdifferential of |.|)(w), entrywise."""
+    w = SOLUTION["prox_elastic_net"](v, lam, l1_ratio)
+    r = v - w - lam * (1 - l1_ratio) * w
+    t = lam * l1_ratio
+    nz = w != 0
+    assert np.allclose(r[nz], t * np.sign(w[nz]), atol=1e-9)
+    assert np.all(np.abs(r[~nz]) <= t + 1e-9)
+    assert np.array_equal(SOLUTION["soft_threshold"](v, t), SOLUTION["prox_elastic_net"](v, t, 1.0))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12), p=st.integers(1, 12),
+       lam=st.floats(1e-3, 1e3))
+def test_solution_ridge_solves_the_normal_equations_and_dof_is_the_hat_trace(seed, n, p, lam):
+    rng = np.random.default_rng(seed)
+    X, y = rng.normal(size=(n, p)), rng.normal(size=n)
+    w = SOLUTION["ridge"](X, y, lam)
+    # the gradient of ||y - Xw||^2 + lam ||w||^2 vanishes: X^T (y - X w) = lam w
+    assert np.allclose(X.T @ (y - X @ w), lam * w, atol=1e-8 * (1 + np.abs(X.T @ y).max()))
+    hat = X @ np.linalg.pinv(X.T @ X + lam * np.eye(p)) @ X.T
+    dof = SOLUTION["ridge_effective_dof"](X, lam)
+    assert np.isclose(dof, np.trace(hat), rtol=1e-8, atol=1e-10)
+    assert 0 <= dof <= min(n, p)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), lam_frac=st.floats(0.01, 1.5))
+def test_solution_ista_descends_and_reaches_the_lasso_optimality_condition(seed, lam_frac):
+    rng = np.random.default_rng(seed)
+    n, p = 30, 6
+    X, y = rng.normal(size=(n, p)), rng.normal(size=n)
+    lam = lam_frac * np.abs(X.T @ y).max() / n  # lam_frac >= 1 gives w = 0
+    F = lambda w: np.sum((y - X @ w) ** 2) / (2 * n) + lam * np.abs(w).sum()  # noqa: E731
+    values = [F(SOLUTION["lasso_ista"](X, y, lam, k)) for k in range(8)]
+    assert all(b <= a + 1e-12 for a, b in zip(values, values[1:]))
+    w = SOLUTION["lasso_ista"](X, y, lam, 5000)
+    g = X.T @ (y - X @ w) / n  # KKT: g = lam sign(w) on the support, |g| <= lam off it
+    nz = w != 0
+    assert np.allclose(g[nz], lam * np.sign(w[nz]), atol=1e-6)
+    assert np.all(np.abs(g[~nz]) <= lam + 1e-6)
