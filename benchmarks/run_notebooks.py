@@ -39,20 +39,9 @@ os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.
 
 def toc_notebooks() -> list[Path]:
     """The notebook pages of ``_toc.yml``, in book order, without the released exercises."""
-    import yaml
+    from sphinx_external_toc.parsing import parse_toc_yaml
 
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
+    files = list(parse_toc_yaml(str(ROOT / "_toc.yml")))  # docnames in book order
     paths = [ROOT / f"{f}.ipynb" for f in files]
     return [p for p in paths if p.exists() and "exercises" not in p.relative_to(ROOT).parts]
 

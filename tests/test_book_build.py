@@ -29,20 +29,10 @@ CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 
 
 def toc_files() -> list[str]:
-    """Every page named in ``_toc.yml`` (root, chapters and nested sections), in order."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
+    """Every page named in ``_toc.yml``, in book order (parsed as Jupyter Book parses it)."""
+    from sphinx_external_toc.parsing import parse_toc_yaml
 
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return files
+    return list(parse_toc_yaml(str(ROOT / "_toc.yml")))
 
 
 def notebook_pages() -> list[str]:
