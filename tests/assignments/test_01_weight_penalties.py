@@ -51,15 +51,21 @@ def cells_of(function: str) -> list[str]:
     return [gid for gid in TESTS if gid in (f"{function}_visible", f"{function}_hidden")]
 
 
+def solution_namespace() -> dict:
+    """A fresh namespace holding the context cells and every reference solution."""
+    ns: dict = {"__name__": "__main__"}
+    for source in CONTEXT + list(SOLUTIONS.values()):
+        exec(compile(source, "<solution>", "exec"), ns)
+    return ns
+
+
 def run_tests(function: str, replacement=None) -> dict[str, str | None]:
     """Run the test cells of ``function``; None for a pass, else the failure (type: message).
 
     The namespace holds the context cells and every reference solution; ``replacement``
     (a Python function) then takes the place of ``function``.
     """
-    ns: dict = {"__name__": "__main__"}
-    for source in CONTEXT + list(SOLUTIONS.values()):
-        exec(compile(source, "<solution>", "exec"), ns)
+    ns = solution_namespace()
     if replacement is not None:
         ns[function] = replacement
     results = {}
@@ -388,14 +394,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra.numpy import array_shapes, arrays  # noqa: E402
 
 
-def _solution_namespace() -> dict:
-    ns: dict = {"__name__": "__main__"}
-    for source in CONTEXT + list(SOLUTIONS.values()):
-        exec(compile(source, "<solution>", "exec"), ns)
-    return ns
-
-
-SOLUTION = _solution_namespace()
+SOLUTION = solution_namespace()
 
 
 @settings(max_examples=40, deadline=None)
