@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from reglib._validation import check_int, check_probability
 from reglib.torch import dropout as _dropout
-from reglib.torch.dropout import _check_generator, _check_tensor, _check_training, _noise
+from reglib.torch.dropout import _check_generator, _check_tensor, _check_training, _noise, _probability
 
 __all__ = [
     "drop_path",
@@ -69,7 +69,7 @@ def drop_path(
         out: ``x.shape``.
     """
     x = _check_tensor(x)
-    drop_prob = check_probability(drop_prob, "drop_prob")
+    drop_prob = _probability(drop_prob, "drop_prob")
     if not isinstance(scale_by_keep, bool):
         raise TypeError(f"scale_by_keep must be a bool, got {type(scale_by_keep).__name__}")
     _check_choice(mode, "mode", _MODES)

@@ -65,17 +65,26 @@ def _check_training(training: Any) -> bool:
     return training
 
 
-def _check_generator(generator: Any, device: torch.device | None = None) -> torch.Generator | None:
+def _check_generator(generator: Any, device: torch.device | str | None = None) -> torch.Generator | None:
     if generator is None:
         return None
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    if device is not None and generator.device.type != torch.device(device).type:
-        raise ValueError(
-            f"generator must be on the tensor's device type {torch.device(device).type!r}, "
-            f"got a generator on {generator.device.type!r}"
-        )
+    if device is not None:
+        device_type = device.type if isinstance(device, torch.device) else torch.device(device).type
+        if generator.device.type != device_type:
+            raise ValueError(
+                f"generator must be on the tensor's device type {device_type!r}, "
+                f"got a generator on {generator.device.type!r}"
+            )
     return generator
+
+
+def _probability(value: Any, name: str, include_one: bool = True) -> float:
+    """``check_probability`` with a fast path for plain floats (these functions sit in hot loops)."""
+    if type(value) is float and 0.0 <= value < 1.0 or (include_one and value == 1.0 and type(value) is float):
+        return value
+    return check_probability(value, name, include_one=include_one)
 
 
 def _noise(
@@ -160,7 +169,7 @@ def dropout(
         x: any shape; out: ``x.shape``.
     """
     x = _check_tensor(x)
-    drop_prob = check_probability(drop_prob, "drop_prob")
+    drop_prob = _probability(drop_prob, "drop_prob")
     if not _check_training(training) or drop_prob == 0.0:
         return x
     generator = _check_generator(generator, x.device)
@@ -182,7 +191,7 @@ def spatial_dropout(
     x = _check_tensor(x)
     if x.ndim < 3:
         raise ValueError(f"x must have shape (N, C, *) with at least 3 dimensions, got {tuple(x.shape)}")
-    drop_prob = check_probability(drop_prob, "drop_prob")
+    drop_prob = _probability(drop_prob, "drop_prob")
     if not _check_training(training) or drop_prob == 0.0:
         return x
     generator = _check_generator(generator, x.device)
@@ -202,7 +211,7 @@ def gaussian_dropout(
         x: any shape; out: ``x.shape``.
     """
     x = _check_tensor(x)
-    drop_prob = check_probability(drop_prob, "drop_prob", include_one=False)
+    drop_prob = _probability(drop_prob, "drop_prob", include_one=False)
     if not _check_training(training) or drop_prob == 0.0:
         return x
     generator = _check_generator(generator, x.device)
@@ -240,7 +249,7 @@ def dropconnect_linear(
         bias = _check_tensor(bias, "bias")
         if bias.shape != (weight.shape[0],):
             raise ValueError(f"bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
-    drop_prob = check_probability(drop_prob, "drop_prob")
+    drop_prob = _probability(drop_prob, "drop_prob")
     if not _check_training(training) or drop_prob == 0.0:
         return F.linear(x, weight, bias)
     generator = _check_generator(generator, weight.device)
@@ -269,7 +278,7 @@ def locked_dropout(
         raise ValueError(f"x must have 3 dimensions (T, N, F) or (N, T, F), got shape {tuple(x.shape)}")
     if not isinstance(batch_first, bool):
         raise TypeError(f"batch_first must be a bool, got {type(batch_first).__name__}")
-    drop_prob = check_probability(drop_prob, "drop_prob")
+    drop_prob = _probability(drop_prob, "drop_prob")
     if not _check_training(training) or drop_prob == 0.0:
         return x
     generator = _check_generator(generator, x.device)
@@ -495,7 +504,8 @@ def mc_dropout_predict(
     which cannot take a generator, draw from torch's global RNG **seeded from**
     ``generator`` inside ``torch.random.fork_rng`` (the global state is left as it was). So
     the result is reproducible for a given generator state, but the built-in layers'
-    masks are not drawn from ``generator``'s own stream.
+    masks are not drawn from ``generator``'s own stream. The generator must be on ``x``'s
+    device type.
 
     Dropout-like layers: ``STOCHASTIC_LAYERS`` (torch's ``nn.Dropout*``, ``AlphaDropout``,
     reglib's dropout layers, ``DropPath``/``StochasticDepthBlock``/``LayerDropSequential``

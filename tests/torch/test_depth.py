@@ -150,6 +150,8 @@ def test_stochastic_depth_gradcheck_and_edges():
     f = _branch(d=3, seed=2)
     x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda z: depth.stochastic_depth(z, f, 0.5, True, "train", gen(10)), (x,))
+    block = depth.StochasticDepthBlock(f, 0.5, scaling="test", generator=gen(11))
+    assert torch.equal(block(x), depth.stochastic_depth(x, f, 0.5, True, "test", gen(11)))
     with torch.no_grad():
         assert torch.equal(depth.stochastic_depth(x, f, 0.0, True, "train", gen(0)), x)  # never survives
         torch.testing.assert_close(depth.stochastic_depth(x, f, 1.0, True, "train", gen(0)), x + f(x))
