@@ -67,123 +67,234 @@ def _check_eps(eps: Any) -> float:
     return check_scalar(eps, "eps", min_value=0.0, include_min=False)
 
 
-# ----------------------------------------------------------------------------- the kernel
+# ----------------------------------------------------------------------------- the kernels
 #
-# x is viewed two ways (both views of the same contiguous memory):
-#   stat view  (A, B, S): statistics over dims ``stat_dims`` of it,
-#   affine view (P, Q, R): weight/bias broadcast as ``affine_shape``; dweight and dbias are
-#                          sums over ``affine_dims``.
-# batch norm: stat view (N, C, S) over dims (0, 2); affine view the same, weight (1, C, 1).
-# layer norm: stat view (rows, 1, K) over dim 2;     affine view (rows, K, 1)... see callers.
-# group norm: stat view (N, G, C/G*S) over dim 2;    affine view (N, C, S), weight (1, C, 1).
+# Three autograd Functions do the training-mode work, each with a closed-form backward
+# written to sweep memory and launch ops as few times as possible (elementwise ops fused
+# with addcmul, buffers reused in place, matrix-vector products for weighted sums):
+#
+# * _BatchNormTrain: x viewed as (N, C, S) (S = spatial size, 1 for (N, C) input); statistics
+#   per channel over (N, S); weight/bias per channel.
+# * _RowNorm (layer norm): x viewed as (rows, K), K = prod(normalized_shape); statistics per
+#   row; weight/bias of shape (K,).
+# * _GroupwiseNorm: x viewed as (A, G, J, S); statistics per (a, g) over (J, S); weight/bias
+#   of shape (G, J), broadcast over A and S: group norm is (N, G, C/G, S), instance norm
+#   (N, C, 1, S).
+#
+# Both save the centred input xc = x - mean and inv_std = 1/sqrt(var + eps) (so that
+# xhat = xc * inv_std). When the graph of the gradient is requested (create_graph=True), the
+# backward differentiates the plain formula (_plain) through autograd instead.
 
 
-def _plain_normalize(
+def _plain(
     x: Tensor,
     weight: Tensor | None,
     bias: Tensor | None,
     eps: float,
-    stat_shape: tuple[int, ...],
+    view: tuple[int, ...],
     stat_dims: tuple[int, ...],
-    affine_shape: tuple[int, ...],
-    param_shape: tuple[int, ...],
-) -> tuple[Tensor, Tensor, Tensor]:
-    """The same computation through autograd (used for double backward)."""
-    xs = x.reshape(stat_shape)
-    mean = xs.mean(stat_dims, keepdim=True)
-    xc = xs - mean
+    param_view: tuple[int, ...],
+) -> Tensor:
+    """The normalization through autograd (for double backward)."""
+    xv = x.reshape(view)
+    mean = xv.mean(stat_dims, keepdim=True)
+    xc = xv - mean
     var = (xc * xc).mean(stat_dims, keepdim=True)
-    out = (xc * torch.rsqrt(var + eps)).reshape(affine_shape)
+    out = xc * torch.rsqrt(var + eps)
     if weight is not None:
-        out = out * weight.reshape(param_shape)
+        out = out * weight.reshape(param_view)
     if bias is not None:
-        out = out + bias.reshape(param_shape)
-    return out.reshape(x.shape), mean, var
+        out = out + bias.reshape(param_view)
+    return out.reshape(x.shape)
 
 
-class _Normalize(torch.autograd.Function):
-    """Normalize + affine with a closed-form backward (see the module docstring)."""
+def _double_backward(
+    saved: tuple[Tensor | None, Tensor | None, Tensor | None],
+    dout: Tensor,
+    eps: float,
+    view: tuple[int, ...],
+    stat_dims: tuple[int, ...],
+    param_view: tuple[int, ...],
+) -> list[Tensor | None]:
+    inputs = [t for t in saved if t is not None and t.requires_grad]
+    with torch.enable_grad():
+        out = _plain(*saved, eps, view, stat_dims, param_view)
+        grads = iter(torch.autograd.grad(out, inputs, dout, create_graph=True))
+    return [next(grads) if (t is not None and t.requires_grad) else None for t in saved]
 
+
+def _sum_ns(t: Tensor) -> Tensor:
+    """Sum of an (N, C, S) tensor over N and S -> (C,)."""
+    if t.shape[2] == 1:
+        return t.sum(0).reshape(t.shape[1])
+    return t.sum(2).sum(0)
+
+
+class _BatchNormTrain(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any,
-        x: Tensor,
-        weight: Tensor | None,
-        bias: Tensor | None,
-        eps: float,
-        stat_shape: tuple[int, ...],
-        stat_dims: tuple[int, ...],
-        affine_shape: tuple[int, ...],
-        param_shape: tuple[int, ...],
-        affine_dims: tuple[int, ...],
-        shared: bool,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        xs = x.reshape(stat_shape)
-        mean = xs.mean(stat_dims, keepdim=True)
-        xhat = xs - mean
-        var = (xhat * xhat).mean(stat_dims, keepdim=True)
+    def forward(ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float):  # type: ignore[override]
+        n, c = x.shape[0], x.shape[1]
+        xv = x.reshape(n, c, -1)
+        m = n * xv.shape[2]
+        mean = _sum_ns(xv) / m
+        xc = xv - mean.view(1, c, 1)
+        out = torch.mul(xc, xc)  # holds the squares first, then the output
+        var = _sum_ns(out) / m
         inv_std = torch.rsqrt(var + eps)
-        xhat.mul_(inv_std)
-        xa = xhat.reshape(affine_shape)
-        if weight is not None and bias is not None:
-            out = torch.addcmul(bias.reshape(param_shape), xa, weight.reshape(param_shape))
-        elif weight is not None:
-            out = xa * weight.reshape(param_shape)
-        elif bias is not None:
-            out = xa + bias.reshape(param_shape)
+        scale = inv_std if weight is None else inv_std * weight
+        if bias is None:
+            torch.mul(xc, scale.view(1, c, 1), out=out)
         else:
-            out = xa.clone()
-        ctx.save_for_backward(x, weight, bias, xhat, inv_std)
-        ctx.cfg = (eps, stat_shape, stat_dims, affine_shape, param_shape, affine_dims, shared)
+            torch.addcmul(bias.view(1, c, 1), xc, scale.view(1, c, 1), out=out)
+        ctx.save_for_backward(x, weight, bias, xc, inv_std)
+        ctx.eps = eps
         ctx.mark_non_differentiable(mean, var)
-        return out.reshape(x.shape), mean, var
+        return out.view(x.shape), mean, var
 
     @staticmethod
     def backward(ctx: Any, dout: Tensor, _dmean: Any, _dvar: Any):  # type: ignore[override]
-        x, weight, bias, xhat, inv_std = ctx.saved_tensors
-        eps, stat_shape, stat_dims, affine_shape, param_shape, affine_dims, shared = ctx.cfg
-        nones = (None,) * 7
+        x, weight, bias, xc, inv_std = ctx.saved_tensors
+        n, c, s = xc.shape
         if torch.is_grad_enabled():
-            # create_graph=True: differentiate the plain formula so that the gradient is
-            # itself differentiable (double backward)
-            inputs = [t for t in (x, weight, bias) if t is not None and t.requires_grad]
-            with torch.enable_grad():
-                out, _, _ = _plain_normalize(
-                    x, weight, bias, eps, stat_shape, stat_dims, affine_shape, param_shape
-                )
-                grads = iter(torch.autograd.grad(out, inputs, dout, create_graph=True))
-            res = [next(grads) if (t is not None and t.requires_grad) else None for t in (x, weight, bias)]
-            return (*res, *nones)
+            grads = _double_backward((x, weight, bias), dout, ctx.eps, (n, c, s), (0, 2), (1, c, 1))
+            return (*grads, None)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        da = dout.reshape(affine_shape)
-        xa = xhat.reshape(affine_shape)
-        m = math.prod(stat_shape[d] for d in stat_dims)
-        dweight = dbias = dx = None
-        dsum = dxsum = None
-        if need_b or (need_x and shared):
-            dsum = da.sum(affine_dims, keepdim=True)
-            if need_b:
-                dbias = dsum.reshape(bias.shape)
-        if need_w or (need_x and shared):
-            dxsum = (da * xa).sum(affine_dims, keepdim=True)
-            if need_w:
-                dweight = dxsum.reshape(weight.shape)
+        m = n * s
+        da = dout.reshape(n, c, s)
+        dsum = _sum_ns(da)  # sum of dout per channel
+        tmp = da * xc
+        dcsum = _sum_ns(tmp)  # sum of dout * xc per channel; times inv_std: sum of dout * xhat
+        dx = None
         if need_x:
-            w = weight.reshape(param_shape) if weight is not None else None
-            if shared:
-                # statistics and affine parameters pool the same entries (batch norm):
-                # sum(dxhat) = w * sum(dout), sum(dxhat * xhat) = w * sum(dout * xhat)
-                scale = inv_std.reshape(param_shape) if w is None else inv_std.reshape(param_shape) * w
-                mean_d = dsum / m
-                mean_dx = dxsum / m
-                dx = torch.addcmul(da - mean_d, xa, mean_dx, value=-1.0).mul_(scale)
-            else:
-                dxhat = (da * w if w is not None else da).reshape(stat_shape)
-                mean_d = dxhat.mean(stat_dims, keepdim=True)
-                mean_dx = (dxhat * xhat).mean(stat_dims, keepdim=True)
-                dx = torch.addcmul(dxhat - mean_d, xhat, mean_dx, value=-1.0).mul_(inv_std)
-            dx = dx.reshape(x.shape)
-        return (dx, dweight, dbias, *nones)
+            # dx = scale * (dout - dsum/m - xhat * sum(dout * xhat)/m), scale = weight * inv_std
+            scale = inv_std if weight is None else inv_std * weight
+            shift = (-scale * dsum / m).view(1, c, 1)
+            coef = (scale * inv_std * inv_std * dcsum / m).view(1, c, 1)
+            dx = torch.addcmul(shift, xc, coef, value=-1.0, out=tmp).addcmul_(da, scale.view(1, c, 1))
+            dx = dx.view(x.shape)
+        dweight = inv_std * dcsum if need_w else None
+        dbias = dsum if need_b else None
+        return dx, dweight, dbias, None
+
+
+class _RowNorm(torch.autograd.Function):
+    """Layer norm on the (rows, K) view, weight and bias of shape (K,)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, rows: int, k: int
+    ) -> Tensor:
+        x2 = x.reshape(rows, k)
+        xc = x2 - x2.mean(1, keepdim=True)
+        inv_std = torch.linalg.vector_norm(xc, dim=1, keepdim=True).square_().div_(k).add_(eps).rsqrt_()
+        out = xc * inv_std
+        if weight is not None and bias is not None:
+            torch.addcmul(bias.reshape(k), out, weight.reshape(k), out=out)
+        elif weight is not None:
+            out.mul_(weight.reshape(k))
+        elif bias is not None:
+            out.add_(bias.reshape(k))
+        ctx.save_for_backward(x, weight, bias, xc, inv_std)
+        ctx.eps = eps
+        return out.view(x.shape)
+
+    @staticmethod
+    def backward(ctx: Any, dout: Tensor):  # type: ignore[override]
+        x, weight, bias, xc, inv_std = ctx.saved_tensors
+        rows, k = xc.shape
+        if torch.is_grad_enabled():
+            grads = _double_backward((x, weight, bias), dout, ctx.eps, (rows, k), (1,), (k,))
+            return (*grads, None, None, None)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        da = dout.reshape(rows, k)
+        w = weight.reshape(k) if weight is not None else None
+        dbias = da.sum(0).reshape(bias.shape) if need_b else None
+        dweight = dx = None
+        if need_w or need_x:
+            tmp = da * xc
+            if need_w:
+                dweight = (inv_std.view(rows) @ tmp).reshape(weight.shape)  # sum_rows dout * xhat
+            if need_x:
+                # dx = inv * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dout * w,
+                # xhat = xc * inv: the coefficient of xc in the bracket is inv^2 * mean(dxhat * xc)
+                if w is None:
+                    mean_d, mean_dx = da.sum(1, keepdim=True), tmp.sum(1, keepdim=True)
+                else:
+                    mean_d, mean_dx = (da @ w).unsqueeze(1), (tmp @ w).unsqueeze(1)
+                mean_d.div_(-k)
+                mean_dx.mul_(inv_std * inv_std).div_(k)
+                dx = torch.addcmul(mean_d, xc, mean_dx, value=-1.0, out=tmp)
+                dx = dx.add_(da) if w is None else dx.addcmul_(da, w)
+                dx = dx.mul_(inv_std).view(x.shape)
+        return dx, dweight, dbias, None, None, None
+
+
+def _rowdot(t: Tensor, w: Tensor) -> Tensor:
+    """sum_j t[a, g, j] * w[g, j] -> (A, G); a matrix-vector product when G = 1."""
+    if t.shape[1] == 1:
+        return (t.reshape(t.shape[0], -1) @ w.reshape(-1)).unsqueeze(1)
+    return (t * w).sum(-1)
+
+
+def _colsum_weighted(t: Tensor, c: Tensor) -> Tensor:
+    """sum_a t[a, g, j] * c[a, g] -> (G, J); a vector-matrix product when G = 1."""
+    if t.shape[1] == 1:
+        return (c.reshape(-1) @ t.reshape(t.shape[0], -1)).unsqueeze(0)
+    return (t * c.unsqueeze(-1)).sum(0)
+
+
+class _GroupwiseNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, view: tuple[int, int, int, int]
+    ):
+        a, g, j, s = view
+        flat = x.reshape(a, g, j * s)
+        mean = flat.mean(-1, keepdim=True)
+        xc = (flat - mean).view(view)
+        sq = torch.linalg.vector_norm(xc.view(a, g, j * s), dim=-1)
+        inv_std = torch.rsqrt(sq * sq / (j * s) + eps).view(a, g, 1, 1)
+        pv = (1, g, j, 1)
+        scale = inv_std if weight is None else inv_std * weight.view(pv)  # (A, G, J, 1)
+        out = torch.mul(xc, scale) if bias is None else torch.addcmul(bias.view(pv), xc, scale)
+        ctx.save_for_backward(x, weight, bias, xc, inv_std)
+        ctx.eps = eps
+        return out.view(x.shape)
+
+    @staticmethod
+    def backward(ctx: Any, dout: Tensor):  # type: ignore[override]
+        x, weight, bias, xc, inv_std = ctx.saved_tensors
+        a, g, j, s = xc.shape
+        pv = (1, g, j, 1)
+        if torch.is_grad_enabled():
+            grads = _double_backward((x, weight, bias), dout, ctx.eps, (a, g, j, s), (2, 3), pv)
+            return (*grads, None, None)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        da = dout.reshape(a, g, j, s)
+        inv = inv_std.view(a, g)
+        dsum = da.sum(3) if s > 1 else da.view(a, g, j)  # (A, G, J): sums over S
+        dbias = dsum.sum(0).reshape(bias.shape) if need_b else None
+        dweight = dx = None
+        if need_w or need_x:
+            tmp = da * xc
+            tsum = tmp.sum(3) if s > 1 else tmp.view(a, g, j)  # sums over S of dout * xc
+            if need_w:
+                dweight = _colsum_weighted(tsum, inv).reshape(weight.shape)
+            if need_x:
+                # dx = inv * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dout * weight
+                msize = j * s
+                if weight is None:
+                    mean_d = dsum.sum(-1) / msize
+                    mean_dx = inv * tsum.sum(-1) / msize
+                else:
+                    mean_d = _rowdot(dsum, weight.view(g, j)) / msize
+                    mean_dx = inv * _rowdot(tsum, weight.view(g, j)) / msize
+                mean_d, mean_dx = mean_d.view(a, g, 1, 1), mean_dx.view(a, g, 1, 1)
+                scale = inv_std if weight is None else inv_std * weight.view(pv)
+                dx = torch.addcmul(-inv_std * mean_d, xc, inv_std * inv_std * mean_dx, value=-1.0, out=tmp)
+                dx.addcmul_(da, scale)
+                dx = dx.view(x.shape)
+        return dx, dweight, dbias, None, None
 
 
 # ----------------------------------------------------------------------------- batch norm
@@ -256,16 +367,13 @@ def batch_norm(
             "x must hold more than one value per channel for batch norm in training "
             f"(batch size times spatial size), got shape {tuple(x.shape)}"
         )
-    out, mean, var = _Normalize.apply(
-        x, weight, bias, eps, x3, (0, 2), x3, param_shape, (0, 2), True
-    )
+    out, mean, var = _BatchNormTrain.apply(x, weight, bias, eps)
     if running_mean is None:
         return out, None, None
     with torch.no_grad():
-        mean = mean.reshape(c).to(running_mean.dtype)
-        var_unbiased = var.reshape(c).to(running_var.dtype) * (m / (m - 1))
-        new_mean = running_mean * (1.0 - momentum) + mean * momentum
-        new_var = running_var * (1.0 - momentum) + var_unbiased * momentum
+        # lerp(a, b, t) = a + t * (b - a) = (1 - t) * a + t * b
+        new_mean = torch.lerp(running_mean, mean.to(running_mean.dtype), momentum)
+        new_var = torch.lerp(running_var, var.to(running_var.dtype) * (m / (m - 1)), momentum)
     return out, new_mean, new_var
 
 
@@ -318,10 +426,7 @@ def layer_norm(
     eps = _check_eps(eps)
     feat = math.prod(shape)
     rows = x.numel() // feat if feat else 0
-    out, _, _ = _Normalize.apply(
-        x, weight, bias, eps, (rows, 1, feat), (2,), (rows, 1, feat), (1, 1, feat), (0, 1), False
-    )
-    return out
+    return _RowNorm.apply(x, weight, bias, eps, rows, feat)
 
 
 # ----------------------------------------------------------------------------- group norm
@@ -358,10 +463,7 @@ def group_norm(
     bias = _check_optional(bias, "bias", (c,))
     eps = _check_eps(eps)
     s = x.numel() // (n * c) if n * c else 0
-    out, _, _ = _Normalize.apply(
-        x, weight, bias, eps, (n, g, (c // g) * s), (2,), (n, c, s), (1, c, 1), (0, 2), False
-    )
-    return out
+    return _GroupwiseNorm.apply(x, weight, bias, eps, (n, g, c // g, s))
 
 
 def instance_norm(
