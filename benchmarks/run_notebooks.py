@@ -64,6 +64,17 @@ def run(path: Path, timeout: int) -> tuple[float, str | None]:
     return time.perf_counter() - start, None
 
 
+STUB_TEXT = "This chapter is being written."
+
+
+def is_stub(path: Path) -> bool:
+    """A chapter still being written (one markdown cell saying so, plus the setup cell)."""
+    import nbformat
+
+    cells = nbformat.read(path, as_version=4).cells
+    return len(cells) <= 2 and any(c.cell_type == "markdown" and STUB_TEXT in c.source for c in cells)
+
+
 def title(path: Path) -> str:
     import nbformat
 
@@ -87,11 +98,12 @@ def machine() -> str:
 
 
 def table(rows: list[tuple[Path, float, str | None]]) -> str:
-    lines = ["| chapter | notebook | seconds | |", "|---|---|--:|---|"]
+    lines = ["| chapter | notebook | seconds | note |", "|---|---|--:|---|"]
     for path, seconds, error in rows:
         rel = path.relative_to(ROOT)
         link = os.path.relpath(path, PAGE.parent)
-        status = f"failed: {error}" if error else ("" if seconds <= BUDGET_S else "over the 1-minute budget")
+        status = (f"failed: {error}" if error else "stub: the chapter is being written" if is_stub(path)
+                  else "" if seconds <= BUDGET_S else "over the 1-minute budget")
         lines.append(f"| [{title(path)}]({link}) | `{rel}` | {seconds:.1f} | {status} |")
     total = sum(s for _, s, _ in rows)
     lines.append(f"| **total** | {len(rows)} notebooks | **{total:.1f}** | |")
