@@ -10,11 +10,14 @@ entries, ``xhat = (x - mu) / sqrt(var + eps)`` (``eps`` once, inside the root), 
 
 Speed: the training-mode normalization is a custom ``torch.autograd.Function`` whose
 backward is the closed form ``dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat *
-xhat))`` (a few passes over memory instead of the ~15 elementwise nodes autograd would
-record). When a graph of the gradient itself is requested (``create_graph=True``:
-double backward, Hessian-vector products), the backward falls back on autograd through the
-plain formula, so higher derivatives are exact too. ``benchmarks/bench_norm.py`` times
-these against torch's fused kernels.
+xhat))``, with elementwise steps fused (``addcmul``) and buffers reused, instead of the
+~15 elementwise nodes autograd would record. When a graph of the gradient itself is
+requested (``create_graph=True``: double backward, Hessian-vector products), the backward
+falls back on autograd through the plain formula, so higher derivatives are exact too.
+``benchmarks/bench_norm.py`` times these against torch's fused single-kernel versions: on
+CPU, forward + backward, they take about 1.7x (batch norm on images) to 3.5x (layer norm
+on (256, 512)) the CPU time of torch's (measured on a busy 2-core machine; a dozen small
+tensor ops per call cannot match one fused kernel).
 
 Unlike the NumPy versions, these functions do not scan tensors for NaN (that would cost a
 pass over the data and, on a GPU, a synchronization at every call); NaN propagates as in
