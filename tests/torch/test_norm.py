@@ -132,9 +132,14 @@ def test_batch_norm_module_tracks_torch_module_and_state_dict():
     _copy_affine(ref, mine.weight, mine.bias)
     for _ in range(3):
         x = _randn(4, 6, 3, 3, g=g, scale=2.0, shift=-1.0)
+        # the module's forward is the functional call on its own state, which it then replaces
+        expected, new_m, new_v = norm.batch_norm(
+            x, mine.running_mean, mine.running_var, mine.weight, mine.bias, True, 0.3, 1e-5
+        )
         out = mine(x)
+        torch.testing.assert_close(out, expected, rtol=0, atol=0)
+        assert torch.equal(mine.running_mean, new_m) and torch.equal(mine.running_var, new_v)
         torch.testing.assert_close(out, ref(x), **TOL)
-        # the module's forward is the functional call on its own state
         torch.testing.assert_close(mine.running_mean, ref.running_mean, **TOL)
         torch.testing.assert_close(mine.running_var, ref.running_var, **TOL)
     mine.eval()
