@@ -168,61 +168,134 @@ def elastic_net_objective(X: ArrayLike, y: ArrayLike, w: ArrayLike, lam: float, 
 
 
 def _duality_gap(X: np.ndarray, y: np.ndarray, w: np.ndarray, r: np.ndarray, alpha: float, beta: float) -> float:
-    """Duality gap of ``1/2 ||y - Xw||^2 + alpha ||w||_1 + beta/2 ||w||^2`` at ``w`` (r = y - Xw).
+    """Duality gap of ``P(w) = 1/2 ||y - Xw||^2 + alpha ||w||_1 + beta/2 ||w||^2`` (``r = y - Xw``).
 
-    The dual point is the residual of the equivalent lasso on ``[X; sqrt(beta) I]``,
-    rescaled to be feasible (``||X^T theta - beta w||_inf <= alpha``).
+    Two dual lower bounds are evaluated at points built from the residual, and the better
+    one is used:
+
+    * the lasso dual ``1/2 ||y||^2 - 1/2 ||y - theta||^2`` over ``||X~^T theta~||_inf <= alpha``
+      for the equivalent lasso with ``X~ = [X; sqrt(beta) I]``, at the rescaled residual
+      (scikit-learn's choice; it degenerates when ``alpha = 0``);
+    * for ``beta > 0``, the unconstrained Fenchel dual
+      ``1/2 ||y||^2 - 1/2 ||y - theta||^2 - 1/(2 beta) sum_j (|x_j^T theta| - alpha)_+^2``
+      at ``theta = r``.
     """
-    xtr = X.T @ r - beta * w
-    dual_norm = float(np.max(np.abs(xtr))) if xtr.size else 0.0
+    xtr = X.T @ r
     r2 = float(r @ r)
     w2 = float(w @ w)
+    primal = 0.5 * r2 + alpha * float(np.sum(np.abs(w))) + 0.5 * beta * w2
+    fitted = y - r
+    base = 0.5 * float(y @ y)
+    # lasso dual at const * [r; -sqrt(beta) w], feasible after rescaling
+    aug = xtr - beta * w
+    dual_norm = float(np.max(np.abs(aug))) if aug.size else 0.0
     const = alpha / dual_norm if dual_norm > alpha else 1.0
-    gap = 0.5 * (r2 + beta * w2) * (1.0 + const**2) + alpha * float(np.sum(np.abs(w))) - const * float(r @ y)
-    return gap
+    theta_y = const * float(r @ y)
+    theta2 = const**2 * (r2 + beta * w2)
+    best = theta_y - 0.5 * theta2  # = 1/2||y~||^2 - 1/2||y~ - theta~||^2
+    if beta > 0.0:
+        excess = np.maximum(np.abs(xtr) - alpha, 0.0)
+        fenchel = base - 0.5 * float(fitted @ fitted) - 0.5 / beta * float(excess @ excess)
+        best = max(best, fenchel)
+    return primal - best
 
 
-def _polish(
-    X: np.ndarray, y: np.ndarray, w: np.ndarray, active: list[int], alpha: float, beta: float
-) -> np.ndarray | None:
-    """Solve the optimality conditions on the support of ``w`` with its signs fixed.
+class _Problem:
+    """Data of one elastic-net fit, on ``n`` times the objective:
+    ``P(w) = 1/2 ||y - Xw||^2 + alpha ||w||_1 + beta/2 ||w||^2``."""
 
-    Returns the candidate if the system is solvable and keeps every sign, else ``None``;
-    the caller accepts it only if its duality gap certifies it.
-    """
-    if not active or len(active) > X.shape[0]:
-        return None
-    XS = X[:, active]
-    signs = np.sign(w[active])
-    A = XS.T @ XS
-    A[np.diag_indices(len(active))] += beta
-    try:
-        wS = np.linalg.solve(A, XS.T @ y - alpha * signs)
-    except np.linalg.LinAlgError:
-        return None
-    if not np.all(np.sign(wS) == signs):
-        return None
-    out = np.zeros_like(w)
-    out[active] = wS
-    return out
+    def __init__(self, X: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> None:
+        self.X, self.y, self.alpha, self.beta = X, y, alpha, beta
+        d = X.shape[1]
+        self.gram = X.T @ X if d <= 2000 else None  # for the exact solves on a support
+        self.Xty = X.T @ y
+
+    def objective(self, w: np.ndarray, r: np.ndarray) -> float:
+        return 0.5 * float(r @ r) + self.alpha * float(np.sum(np.abs(w))) + 0.5 * self.beta * float(w @ w)
+
+    def face_minimizer(self, active: np.ndarray, signs: np.ndarray) -> np.ndarray:
+        """Minimizer of ``1/2 ||y - X_S v||^2 + alpha s.v + beta/2 ||v||^2`` (assumed to exist)."""
+        if self.gram is not None:
+            A = self.gram[np.ix_(active, active)]
+        else:
+            XS = self.X[:, active]
+            A = XS.T @ XS
+        A = A + self.beta * np.eye(active.size)
+        b = self.Xty[active] - self.alpha * signs
+        try:
+            return np.linalg.solve(A, b)
+        except np.linalg.LinAlgError:
+            return np.linalg.lstsq(A, b, rcond=None)[0]
+
+    def descend_on_faces(self, w: np.ndarray, max_moves: int = 5) -> np.ndarray:
+        """Lower ``P`` by exact moves on the face of the current support and signs.
+
+        On the orthant face of the support ``S`` and signs ``s`` of ``w``, ``P`` is the
+        quadratic ``Q(v) = 1/2 ||y - X_S v||^2 + alpha s.v + beta/2 ||v||^2``. Repeat:
+
+        * if ``Q`` is unbounded below (``beta = 0``, more coordinates than rows, and ``s`` has
+          a component ``-d`` in the null space of ``X_S``), move along ``d`` (``X_S d = 0``, so
+          only the L1 term changes, and it falls) until a coordinate reaches zero, and drop it;
+        * otherwise solve for the minimizer ``c`` of ``Q``; if ``c`` keeps the signs, it is the
+          exact minimizer over the face: stop there. Else move from ``w`` towards ``c`` (``Q``
+          falls along the segment) up to the first coordinate that reaches zero, and drop it.
+
+        This is the feature-sign search of Lee, Battle, Raina and Ng (2007), stopped after
+        ``max_moves`` moves to bound the cost of each call (each is a linear solve). Every move
+        keeps the signs, so ``P = Q`` along it and ``P`` never increases. Coordinates outside
+        the support are left at zero: the caller's coordinate sweeps bring them in.
+        """
+        X, alpha, beta = self.X, self.alpha, self.beta
+        w = w.copy()
+        for _ in range(max_moves):
+            active = np.flatnonzero(w)
+            if active.size == 0 or active.size > 2000:
+                return w
+            signs = np.sign(w[active])
+            cur = w[active]
+            if beta == 0.0 and active.size > X.shape[0]:  # X_S has a null space
+                XS = X[:, active]
+                d = -(signs - np.linalg.pinv(XS) @ (XS @ signs))  # -s projected on null(X_S)
+                if np.linalg.norm(d) > 1e-8 * math.sqrt(active.size):
+                    moving = cur * d < 0  # coordinates heading for zero (there is one: s.d < 0)
+                    if not moving.any():
+                        return w
+                    frac = -cur[moving] / d[moving]
+                    t = float(np.min(frac))
+                    new = cur + t * d
+                    new[np.flatnonzero(moving)[frac <= t]] = 0.0
+                    w[active] = new
+                    continue
+            cand = self.face_minimizer(active, signs)
+            crossing = np.sign(cand) != signs
+            if not crossing.any():
+                w[active] = cand
+                return w
+            frac = cur[crossing] / (cur[crossing] - cand[crossing])  # where each reaches zero
+            t = float(np.min(frac))
+            new = cur + t * (cand - cur)
+            new[np.flatnonzero(crossing)[frac <= t]] = 0.0
+            w[active] = new
+        return w
 
 
 def _coordinate_descent(
     X: np.ndarray, y: np.ndarray, lam: float, a: float, max_iter: int, tol: float, name: str
 ) -> np.ndarray:
-    """Cyclic coordinate descent for the elastic net (scikit-learn's objective).
+    """Elastic net (scikit-learn's objective) by cyclic coordinate descent with exact face solves.
 
     Works on ``n`` times the objective: ``1/2 ||y - Xw||^2 + alpha ||w||_1 + beta/2 ||w||^2``.
-    Each outer iteration is one sweep over all coordinates followed by a duality-gap test.
-    Then the support and signs found so far are tried: on the support ``S`` with signs
-    ``s`` the optimality conditions are linear, ``(X_S^T X_S + beta I) w_S = X_S^T y - alpha s``,
-    and their solution is returned if its duality gap passes the test (this finishes
-    ill-conditioned problems, where coordinate descent converges slowly, in a few
-    sweeps). Otherwise the nonzero coordinates (the active set) are swept until their
-    updates are negligible, as glmnet does, and the next outer iteration starts.
+    Each outer iteration is one sweep over all coordinates (each update exact: a
+    soft-thresholding), then :meth:`_Problem.descend_on_faces` (exact solves on the support
+    and signs found so far, which finish ill-conditioned problems, where sweeps alone
+    converge slowly, and give the solution to rounding error once the support is right),
+    then the duality-gap test. If the test fails, the nonzero coordinates (the active set)
+    are swept until their updates are negligible, with a face descent every 5 sweeps, and
+    the next outer iteration starts. Every step lowers the objective or leaves it unchanged.
     """
     n, d = X.shape
-    alpha, beta = n * lam * a, n * lam * (1.0 - a)
+    prob = _Problem(X, y, n * lam * a, n * lam * (1.0 - a))
+    alpha, beta = prob.alpha, prob.beta
     w = np.zeros(d)
     r = y.copy()
     col_sq = np.einsum("ij,ij->j", X, X)
@@ -243,16 +316,25 @@ def _coordinate_descent(
                 biggest = max(biggest, cj * (new - wj) ** 2)
         return biggest
 
+    def face_step() -> bool:
+        """Move to the result of a face descent if it lowers the objective."""
+        cand = prob.descend_on_faces(w)
+        r_cand = y - X @ cand
+        if not prob.objective(cand, r_cand) < prob.objective(w, r):
+            return False
+        w[:], r[:] = cand, r_cand
+        return True
+
     for _ in range(max_iter):
         sweep(all_idx)
+        face_step()
         if _duality_gap(X, y, w, r, alpha, beta) <= tol * scale:
             return w
         active = [j for j in all_idx if w[j] != 0.0]
-        polished = _polish(X, y, w, active, alpha, beta)
-        if polished is not None and _duality_gap(X, y, polished, y - X @ polished, alpha, beta) <= tol * scale:
-            return polished
-        for _inner in range(1000):
+        for inner in range(1, 1001):
             if sweep(active) <= tol * scale:
+                break
+            if inner % 5 == 0 and face_step():
                 break
     warnings.warn(
         f"{name} did not converge in max_iter={max_iter} sweeps (duality gap "
@@ -275,14 +357,19 @@ def _fit_enet(
     return _coordinate_descent(X, y, lam, a, max_iter, tol, name)
 
 
-def lasso(X: ArrayLike, y: ArrayLike, lam: float, *, max_iter: int = 10_000, tol: float = 1e-12) -> np.ndarray:
+def lasso(X: ArrayLike, y: ArrayLike, lam: float, *, max_iter: int = 10_000, tol: float = 1e-13) -> np.ndarray:
     """Lasso: minimize ``1/(2n) ||y - X w||^2 + lam ||w||_1`` by cyclic coordinate descent.
 
     Same objective as ``sklearn.linear_model.Lasso(alpha=lam, fit_intercept=False)``.
-    Each coordinate update is exact (a soft-thresholding), so coefficients are exactly
-    zero where the solution is. Starts from ``w = 0``; after every sweep over the
-    coordinates it computes the duality gap and stops when it is at most
-    ``tol * ||y||^2 / (2n)`` (``tol`` relative to the objective at ``w = 0``).
+    Starts from ``w = 0``. Each coordinate update is exact (a soft-thresholding), so
+    coefficients are exactly zero where the solution is. Between sweeps, the support and
+    signs found so far are tried by exact linear solves (feature-sign search, Lee et al.
+    2007), which never raise the objective and end ill-conditioned problems quickly.
+    After every sweep over all coordinates it computes the duality gap and stops when it
+    is at most ``tol * ||y||^2 / (2n)`` (``tol`` is relative to the objective at ``w = 0``;
+    the objective is then within that much of its minimum). With the default the result
+    agrees with scikit-learn run to a tight ``tol`` to about 1e-9 on well-conditioned
+    problems, exact zeros included.
 
     Shape:
         ``X``: ``(n, d)``, ``y``: ``(n,)``; returns ``(d,)``.
@@ -313,7 +400,7 @@ def elastic_net(
     l1_ratio: float,
     *,
     max_iter: int = 10_000,
-    tol: float = 1e-12,
+    tol: float = 1e-13,
 ) -> np.ndarray:
     """Elastic net by cyclic coordinate descent (scikit-learn's objective).
 
@@ -322,7 +409,9 @@ def elastic_net(
     Same as ``sklearn.linear_model.ElasticNet(alpha=lam, l1_ratio=l1_ratio,
     fit_intercept=False)``. Coordinate ``j`` is updated exactly by
     ``w_j = S(x_j^T r_j / n, lam * l1_ratio) / (||x_j||^2 / n + lam * (1 - l1_ratio))`` with
-    ``r_j`` the residual without feature ``j``. Stopping rule as in :func:`lasso`.
+    ``r_j`` the residual without feature ``j``. Exact solves on the support and stopping
+    rule (a duality gap of at most ``tol`` times the objective at ``w = 0``) as in
+    :func:`lasso`.
 
     Shape:
         ``X``: ``(n, d)``, ``y``: ``(n,)``; returns ``(d,)``.
