@@ -21,6 +21,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --upgrade -q pip
 	$(BIN)/pip install -r requirements.txt
 	$(BIN)/pip install --no-deps -e .
+	$(BIN)/pip install --no-deps -e grader
 	touch $@
 
 book: venv
