@@ -59,15 +59,16 @@ def read_notebook(data: bytes, max_bytes: int) -> tuple[NotebookNode, list[str]]
         raw = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise Problem(f"not valid JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
-        raise Problem("not a Jupyter notebook (no list of cells)")
-    if raw.get("nbformat") != 4:
-        try:
-            nb = nbformat.reads(json.dumps(raw), as_version=4)
-            raw = json.loads(nbformat.writes(nb))
-            repairs.append(f"converted from nbformat {raw.get('nbformat')}")
+    if isinstance(raw, dict) and raw.get("nbformat") in (1, 2, 3) and "worksheets" in raw:
+        try:  # an old notebook format: let nbformat upgrade it
+            raw = json.loads(nbformat.writes(nbformat.reads(json.dumps(raw), as_version=4)))
+            repairs.append("converted from an old notebook format")
         except Exception as exc:  # noqa: BLE001
             raise Problem(f"unsupported notebook format ({str(exc)[:120]})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
+        raise Problem("not a Jupyter notebook (no list of cells)")
+    if raw.get("nbformat", 4) != 4:
+        raise Problem(f"unsupported notebook format {raw.get('nbformat')!r}")
     cells = []
     had_outputs = False
     for i, cell in enumerate(raw["cells"]):
