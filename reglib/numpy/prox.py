@@ -238,37 +238,37 @@ def _tv1d_condat(y: np.ndarray, lam: float) -> np.ndarray:
     if lam == 0.0 or n == 1:
         x[:] = y
         return x
-    y = [float(t) for t in y]  # plain floats: faster scalar arithmetic than numpy scalars
+    vals = [float(t) for t in y]  # plain floats: faster scalar arithmetic than numpy scalars
     k = k0 = kplus = kminus = 0
     umin, umax = lam, -lam
-    vmin, vmax = y[0] - lam, y[0] + lam
+    vmin, vmax = vals[0] - lam, vals[0] + lam
     while True:
         while k == n - 1:  # right boundary: the dual variable must end at 0
             if umin < 0.0:  # vmin too high: close a segment at level vmin
                 k0 = k = kminus = _fill(x, k0, kminus, vmin)
-                vmin = y[k]
+                vmin = vals[k]
                 umin = lam
                 umax = vmin + umin - vmax
             elif umax > 0.0:  # vmax too low: close a segment at level vmax
                 k0 = k = kplus = _fill(x, k0, kplus, vmax)
-                vmax = y[k]
+                vmax = vals[k]
                 umax = -lam
                 umin = vmax + umax - vmin
             else:  # the last segment is consistent
                 vmin += umin / (k - k0 + 1)
                 x[k0 : k + 1] = vmin
                 return x
-        umin += y[k + 1] - vmin
+        umin += vals[k + 1] - vmin
         if umin < -lam:  # negative jump after position kminus
             k0 = k = kplus = kminus = _fill(x, k0, kminus, vmin)
-            vmin = y[k]
+            vmin = vals[k]
             vmax = vmin + 2.0 * lam
             umin, umax = lam, -lam
             continue
-        umax += y[k + 1] - vmax
+        umax += vals[k + 1] - vmax
         if umax > lam:  # positive jump after position kplus
             k0 = k = kplus = kminus = _fill(x, k0, kplus, vmax)
-            vmax = y[k]
+            vmax = vals[k]
             vmin = vmax - 2.0 * lam
             umin, umax = lam, -lam
             continue
