@@ -15,9 +15,6 @@ import queue
 import time
 from pathlib import Path
 
-from .course import Course
-from .feedback import export_csv, generate_feedback, write_report
-from .gradebook import merge
 from .job import job_indices, prepare, read_json, run_job
 from .sandbox import Limits, SandboxConfig
 
@@ -44,8 +41,13 @@ def run_jobs(
     config: SandboxConfig | None = None,
     limits: Limits | None = None,
     progress: bool = False,
+    slot_offset: int = 0,
 ) -> list[tuple[int, str, float | None]]:
-    """Run jobs with ``workers`` processes (1: in this process); returns (index, status, s)."""
+    """Run jobs with ``workers`` processes (1: in this process); returns (index, status, s).
+
+    Worker ``k`` runs its sandboxes as uid ``config.uid_base + slot_offset + k``: give
+    concurrent shards on one machine different offsets.
+    """
     work = str(Path(work).resolve())
     manifest = read_json(Path(work) / "manifest.json")
     indices = list(range(len(manifest["jobs"]))) if indices is None else list(indices)
@@ -55,7 +57,7 @@ def run_jobs(
     out = []
     if workers == 1 or len(indices) <= 1:
         for n, i in enumerate(indices):
-            r = run_job(work, i, slot=0, config=config, limits=limits)
+            r = run_job(work, i, slot=slot_offset, config=config, limits=limits)
             out.append((i, r["status"], r.get("seconds")))
             if progress:
                 print(f"[{n + 1}/{len(indices)}] {r['student']}: {r['status']} {r.get('score', '')}", flush=True)
@@ -67,7 +69,7 @@ def run_jobs(
     procs = []
     for slot in range(workers):
         tasks.put(None)
-        p = ctx.Process(target=_worker, args=(slot, work, config, limits, tasks, done), daemon=True)
+        p = ctx.Process(target=_worker, args=(slot_offset + slot, work, config, limits, tasks, done), daemon=True)
         p.start()
         procs.append(p)
     pending = set(indices)
@@ -92,7 +94,7 @@ def run_jobs(
 
 
 def grade(
-    course: Course,
+    course,
     assignment: str,
     submissions: str | Path | None = None,
     work: str | Path | None = None,
@@ -106,6 +108,9 @@ def grade(
     progress: bool = False,
 ) -> dict:
     """The whole batch; returns the report's summary (see ``feedback.write_report``)."""
+    from .feedback import export_csv, generate_feedback, write_report
+    from .gradebook import merge
+
     submissions = Path(submissions) if submissions else course.submitted()
     work = Path(work) if work else course.reports(assignment) / "work"
     t0 = time.monotonic()

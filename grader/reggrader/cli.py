@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--shard", type=int)
     p.add_argument("--shards", type=int)
+    p.add_argument("--slot-offset", type=int, default=0,
+                   help="first sandbox uid offset (distinct per concurrent shard on one machine)")
     p.add_argument("--no-isolation", action="store_true")
 
     p = sub.add_parser("run-job", help="run one job (index from --index or the array-job variable)")
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
         shard = args.shard if args.shard is not None else (_env_index() if args.shards else None)
         out = run_jobs(work, job_indices(n, shard=shard, shards=args.shards), workers=args.workers,
-                       config=_config(args), progress=True)
+                       config=_config(args), progress=True, slot_offset=args.slot_offset)
         return 0 if all(s == "graded" for _, s, _ in out) else 1
 
     course = load_course(args.course, db_url=args.db_url)

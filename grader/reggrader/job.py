@@ -15,6 +15,7 @@ one trusted writer (``reggrader.gradebook.merge``).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import json
@@ -26,16 +27,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from . import __version__
 from .compare import PartScore, score_part
-from .course import Course
 from .execute import execute_items
-from .intake import collect
-from .plan import Problem, build_plan, cell_role, plan_to_dict, read_notebook, split_hidden
 from .sandbox import Limits, SandboxConfig, isolation_report
 from .spec import SPEC_FILENAME, Spec, load_spec, plan_part
+
+# run_job (the part that runs on every grading machine) imports neither nbformat nor
+# nbgrader: a fresh process per job starts fast. prepare/lint import them when called.
 
 __all__ = ["prepare", "run_job", "lint", "job_indices", "write_json", "read_json"]
 
@@ -57,13 +56,17 @@ def read_json(path: Path) -> Any:
 
 
 # -- the assignment's own consistency ----------------------------------------------------------
-def lint(course: Course, assignment: str, spec: Spec | None = None) -> list[str]:
+def lint(course, assignment: str, spec: Spec | None = None) -> list[str]:
     """Problems with an assignment's record-and-compare set-up (empty list: fine).
 
     Every graded test cell of the source must have a part in ``grading.py`` and its
     hidden region must be exactly the record-and-compare line; the release must have the
     same grade cells (ids, types, points) as the source.
     """
+    import nbformat
+
+    from .plan import cell_role, split_hidden
+
     problems = []
     spec = spec or load_spec(course.spec_path(assignment))
     covered = set()
@@ -112,7 +115,7 @@ def lint(course: Course, assignment: str, spec: Spec | None = None) -> list[str]
 
 # -- prepare ------------------------------------------------------------------------------------
 def prepare(
-    course: Course,
+    course,
     assignment: str,
     submissions: str | Path,
     work: str | Path,
@@ -121,6 +124,11 @@ def prepare(
     roster: dict[str, str] | None = None,
 ) -> dict:
     """Intake + plans + expected outcomes -> job files; returns the manifest."""
+    import nbformat
+
+    from .intake import collect
+    from .plan import Problem, build_plan, cell_role, plan_to_dict, read_notebook
+
     t0 = time.monotonic()
     work = Path(work)
     if (work / "jobs").exists():
@@ -312,11 +320,11 @@ def _feedback_outputs(part: dict, verdict: PartScore) -> list[dict]:
 def _score_job(job: dict, runs: list, info: dict) -> dict:
     plan = job["plan"]
     items = plan["items"]
-    nb = nbformat.from_dict(plan["notebook"])
+    nb = copy.deepcopy(plan["notebook"])  # plain JSON: run-job never needs nbformat
     parts = {p["grade_id"]: p for p in plan["parts"]}
     verdicts: dict[str, PartScore] = {}
     for item, run in zip(items, runs):
-        cell = nb.cells[item["cell"]]
+        cell = nb["cells"][item["cell"]]
         if item["kind"] == "record":
             part = parts[item["grade_id"]]
             recs = [r for r in run.records if isinstance(r, dict) and r.get("part") == part["id"]]
@@ -336,19 +344,13 @@ def _score_job(job: dict, runs: list, info: dict) -> dict:
                               f"score 0 pending review (the comparison gave {would:g})")
                 v.would_score = would  # type: ignore[attr-defined]
             verdicts[part["grade_id"]] = v
-            cell.outputs = list(cell.outputs) + [nbformat.from_dict(o) for o in _feedback_outputs(part, v)]
+            cell["outputs"] = cell.get("outputs", []) + _feedback_outputs(part, v)
         else:
-            outs = [nbformat.from_dict(o) for o in map(clean_output, run.outputs) if o is not None]
+            outs = [o for o in map(clean_output, run.outputs) if o is not None]
             if run.status in ("timeout", "died", "skipped"):
-                outs.append(nbformat.from_dict({"output_type": "stream", "name": "stderr",
-                                                "text": f"[grader: {run.status}: {run.note}]\n"}))
-            cell.outputs = list(cell.outputs) + outs
-    try:
-        nbformat.validate(nb)
-    except nbformat.ValidationError:  # never let odd outputs break the autograded notebook
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.outputs = [o for o in cell.outputs if o.output_type in ("stream", "error")]
+                outs.append({"output_type": "stream", "name": "stderr",
+                             "text": f"[grader: {run.status}: {run.note}]\n"})
+            cell["outputs"] = cell.get("outputs", []) + outs
     part_dicts = []
     for p in plan["parts"]:
         v = verdicts[p["grade_id"]]
@@ -362,7 +364,7 @@ def _score_job(job: dict, runs: list, info: dict) -> dict:
         "parts": part_dicts,
         "score": score,
         "max_score": sum(d["points"] for d in part_dicts),
-        "notebook_json": json.loads(nbformat.writes(nb)),
+        "notebook_json": nb,
     }
 
 
