@@ -18,6 +18,7 @@ operator                      prox of                                     closed
 ``prox_elastic_net``          ``elastic_net(x, lam, l1_ratio)``           ``S(v, lam a) / (1 + lam (1 - a))``
 ``prox_group_lasso``          ``group_lasso(x, groups, lam)``             block soft-thresholding
 ``prox_nuclear(W, lam)``      ``nuclear(X, lam)``                         singular-value soft-thresholding
+``prox_tv1d(v, lam)``         ``lam * sum_i |x_{i+1} - x_i|``             Condat's direct algorithm
 ``prox_fused_lasso``          ``fused_lasso(x, lam1, lam2)``              1-d TV prox, then ``S(., lam1)``
 ============================  ==========================================  =========================
 
@@ -151,6 +152,8 @@ def prox_elastic_net(v: ArrayLike, lam: float, l1_ratio: float) -> np.ndarray:
 
 def prox_group_lasso(v: ArrayLike, groups: Sequence[ArrayLike], lam: float) -> np.ndarray:
     """Prox of the group lasso ``lam * sum_g sqrt(|g|) ||x_g||_2``: block soft-thresholding.
+
+    Each group is shrunk as a whole::
 
         x_g = max(0, 1 - lam * sqrt(|g|) / ||v_g||_2) * v_g
 
