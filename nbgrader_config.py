@@ -22,6 +22,9 @@ c.CourseDirectory.release_directory = "exercises"
 c.CourseDirectory.db_url = os.environ.get(
     "NBGRADER_DB_URL", "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db")
 )
+# solutions/<name>/grading.py (record-and-compare hidden tests: cases and reference calls)
+# must never be copied into a release: nbgrader's default ignore list plus that file
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "grading.py"]
 
 # what a student sees in place of a solution
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
