@@ -27,6 +27,9 @@ CLAIMS_BY_CHAPTER: dict[str, list[str]] = {
     "book/penalties/l1_sparsity.ipynb": ["C10", "C11", "C12", "C40"],
     # C36 here is its max-norm projection half (gradient clipping comes in Part VI)
     "book/penalties/elastic_net_structured.ipynb": ["C13", "C14", "C15", "C16", "C17", "C18", "C36"],
+    # Part III: Stochastic regularization
+    "book/dropout/dropout.ipynb": ["C19", "C20", "C41"],
+    "book/dropout/dropout_variants.ipynb": ["C21"],
 }
 
 STUB_TEXT = "This chapter is being written."
