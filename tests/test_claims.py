@@ -30,6 +30,8 @@ CLAIMS_BY_CHAPTER: dict[str, list[str]] = {
     # Part III: Stochastic regularization
     "book/dropout/dropout.ipynb": ["C19", "C20", "C41"],
     "book/dropout/dropout_variants.ipynb": ["C21"],
+    # Part IV: Normalization
+    "book/normalization/batch_norm.ipynb": ["C25"],
 }
 
 STUB_TEXT = "This chapter is being written."
