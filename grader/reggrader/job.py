@@ -340,8 +340,8 @@ def _score_job(job: dict, runs: list, info: dict) -> dict:
             if part.get("flagged"):
                 would = v.score
                 v = PartScore(v.grade_id, v.points, 0.0, "flagged", v.cases,
-                              f"flagged for review ({'; '.join(part['flagged'])}); "
-                              f"score 0 pending review (the comparison gave {would:g})")
+                              f"flagged for review ({'; '.join(part['flagged'])}); score 0 pending "
+                              f"review; the comparison gave {would:g} ({v.message})")
                 v.would_score = would  # type: ignore[attr-defined]
             verdicts[part["grade_id"]] = v
             cell["outputs"] = cell.get("outputs", []) + _feedback_outputs(part, v)

@@ -83,6 +83,7 @@ DEFAULT_ALLOWED_IMPORTS = (
     "enum",
     "abc",
     "contextlib",
+    "sys",
     "__future__",
 )
 

@@ -41,6 +41,13 @@ FORBIDDEN_CALLS = frozenset(
 FORBIDDEN_ATTRS = frozenset(
     {
         "modules",
+        "_getframe",
+        "settrace",
+        "setprofile",
+        "meta_path",
+        "path_hooks",
+        "path_importer_cache",
+        "addaudithook",
         "import_module",
         "spec_from_file_location",
         "module_from_spec",
