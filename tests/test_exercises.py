@@ -76,6 +76,16 @@ def _grade_id(cell):
 
 def test_there_is_an_assignment():
     assert "01_weight_penalties" in ASSIGNMENTS
+    assert "02_dropout" in ASSIGNMENTS
+
+
+def test_no_release_holds_a_grading_spec():
+    """solutions/<name>/grading.py (record-and-compare cases and references) is never released."""
+    specs = [a for a in ASSIGNMENTS if (ROOT / "solutions" / a / "grading.py").is_file()]
+    assert "02_dropout" in specs
+    assert "grading.py" in CONFIG.CourseDirectory.ignore
+    for assignment in specs:
+        assert not list((ROOT / "exercises" / assignment).rglob("grading.py")), assignment
 
 
 def test_every_released_folder_has_a_source():
