@@ -1,10 +1,15 @@
-"""nbgrader end to end on assignment 01, in a temporary course directory.
+"""Grading end to end on assignment 01, in a temporary course directory.
 
-generate_assignment -> three submissions (the solution, the untouched release, a partly wrong
-one) -> one autograde batch -> scores read back from the gradebook -> feedback HTML (which
-must show neither the hidden tests nor the traceback of a failing one) -> grades as CSV.
-Everything runs in this process through nbgrader's Python API (the CLI costs 6-9 s of
-start-up per call); each submission still runs in its own kernel.
+nbgrader's generate_assignment -> three submissions (the solution, the untouched release, a
+partly wrong one) -> one ``reggrader`` batch (intake, sandboxed kernels, record-and-compare
+against reglib outside the kernel, one trusted writer of nbgrader's gradebook) -> scores read
+back from the gradebook -> nbgrader's feedback HTML (which must show neither the hidden tests
+nor the traceback of a failing one) -> grades as CSV (nbgrader's export). Everything runs in
+this process through the Python APIs (the nbgrader CLI costs 6-9 s of start-up per call);
+each submission runs in its own sandboxed kernel.
+
+The control at the end grades the same wrong submission with stock ``nbgrader autograde`` and
+stock feedback preprocessors: the hidden test and its traceback reach the student's page.
 """
 
 from __future__ import annotations
@@ -112,6 +117,10 @@ def _load_config(root):
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     from nbgrader.apps import NbGraderAPI
+    from reggrader.batch import grade
+    from reggrader.course import load_course
+    from reggrader.feedback import generate_feedback
+    from reggrader.sandbox import Limits
 
     root = tmp_path_factory.mktemp("course")
     shutil.copytree(ROOT / "solutions", root / "solutions", ignore=release.IGNORE)
@@ -133,11 +142,13 @@ def course(tmp_path_factory):
     carol["written_answer"] = "L1 has a kink at zero; the degrees of freedom go from p to 0."
     _submit(root, "carol", released, carol)
 
-    result = api.autograde(ASSIGNMENT, "*")  # the whole batch, one call
-    assert result["success"], result.get("error")
-    result = api.generate_feedback(ASSIGNMENT)
-    assert result["success"], result.get("error")
-    return SimpleNamespace(root=root, api=api, config=config, db_url=config.CourseDirectory.db_url)
+    grader_course = load_course(root, db_url=config.CourseDirectory.db_url)
+    summary = grade(grader_course, ASSIGNMENT, root / "submitted", workers=2,
+                    limits=Limits(cell_timeout=120, notebook_timeout=600))  # the whole batch
+    assert summary["graded"] == 3 and not summary["quarantined"] and not summary["grader_errors"], summary
+    generate_feedback(grader_course, ASSIGNMENT)  # nbgrader's generate_feedback, then a leak check
+    return SimpleNamespace(root=root, api=api, config=config, db_url=config.CourseDirectory.db_url,
+                           summary=summary)
 
 
 def _grades(db_url, student):
@@ -181,36 +192,46 @@ def test_a_partly_wrong_submission_gets_partial_credit(course):
 
 def test_feedback_hides_hidden_tests_and_their_failures(course):
     hidden = _hidden_lines()
-    assert len(hidden) > 30
+    assert len(hidden) == 6, hidden  # one record-and-compare line per hidden test cell
     for student in STUDENTS:
         page = course.root / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html"
         text = _visible_text(page)
         assert "def l2_penalty" in text, "the feedback shows the notebook"
         leaked = [line for line in hidden if line in text]
         assert not leaked, f"{student}: hidden-test lines in the feedback: {leaked[:3]}"
-        for secret in ("HIDDEN TESTS", "reglib.numpy", "_ref_"):
+        for secret in ("HIDDEN TESTS", "reglib.numpy", "reggrader", "check("):
             assert secret not in text, f"{student}: {secret!r} in the feedback"
     carol = _visible_text(course.root / "feedback" / "carol" / ASSIGNMENT / f"{NOTEBOOK}.html")
-    # her failing hidden test is reported by name, without its traceback
-    assert "A hidden test failed (AssertionError: ridge_effective_dof:" in carol
+    # her failing hidden test is reported by name and case, without code or traceback
+    assert "Hidden tests (ridge_effective_dof_hidden): 0 of 2 points. 0 of 8 cases passed" in carol
+    assert "HiddenTestsFailed" in carol and "case 1 (X of shape (25, 5), lam=" in carol
+    # the only tracebacks on a page are those of visible asserts (alice passes them all)
+    alice = _visible_text(course.root / "feedback" / "alice" / ASSIGNMENT / f"{NOTEBOOK}.html")
+    assert "Traceback (most recent call last)" not in alice
     score = float(sum(CAROL_EXPECTED.values()))
     assert f"{ASSIGNMENT} (Score: {score:.1f} / 22.0)" in carol, "the page states her score"
 
 
 def test_stock_feedback_would_leak(course):
-    """The control: nbgrader's default feedback preprocessors show the hidden tests."""
+    """The control: stock autograde + stock feedback preprocessors show the hidden tests."""
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.apps import NbGraderAPI
     from nbgrader.preprocessors import GetGrades
 
     config = _load_config(course.root)
+    # a gradebook and folders of its own: the grades above stay as reggrader wrote them
+    config.CourseDirectory.db_url = f"sqlite:///{course.root / 'stock.db'}"
+    config.CourseDirectory.autograded_directory = "autograded_stock"
     config.CourseDirectory.feedback_directory = "feedback_stock"
     config.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor]
-    result = NbGraderAPI(config=config).generate_feedback(ASSIGNMENT, "carol")
-    assert result["success"], result.get("error")
+    api = NbGraderAPI(config=config)
+    for step in (lambda: api.generate_assignment(ASSIGNMENT), lambda: api.autograde(ASSIGNMENT, "carol"),
+                 lambda: api.generate_feedback(ASSIGNMENT, "carol")):
+        result = step()
+        assert result["success"], result.get("error")
     text = _visible_text(course.root / "feedback_stock" / "carol" / ASSIGNMENT / f"{NOTEBOOK}.html")
     assert "BEGIN HIDDEN TESTS" in text and any(line in text for line in _hidden_lines())
-    assert "Traceback" in text and "_ref_linear.ridge_effective_dof" in text
+    assert "Traceback" in text and 'check("ridge_effective_dof_hidden")' in text
 
 
 def test_grades_export_to_csv(course, tmp_path):

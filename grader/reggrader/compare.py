@@ -127,6 +127,8 @@ def _close(actual: Any, expected: Any, rule: dict, where: str) -> str:
     if exp.shape == () and act.size == 1 and rule.get("scalar_from_size1", True):
         act = act.reshape(())
     if act.shape != exp.shape:
+        if exp.shape == ():
+            return f"{prefix}returned an array of shape {act.shape}, expected a scalar"
         return f"{prefix}wrong shape: got {act.shape}, expected {exp.shape}"
     a_nan, e_nan = np.isnan(act), np.isnan(exp)
     if equal_nan:
@@ -144,11 +146,15 @@ def _close(actual: Any, expected: Any, rule: dict, where: str) -> str:
         err = np.abs(a - e)
         bad = err > atol + rtol * np.abs(e)
     if bad.any():
-        worst = float(np.max(err))
+        # never the size of the error: with their own output known, it would give the
+        # expected value away; only a coarse hint (near miss or not)
         n_bad = int(bad.sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = err / np.maximum(np.abs(e), 1e-300)
+        hint = "close, but outside the tolerance" if float(np.max(rel[bad])) < 1e-3 else "far off"
         return (
-            f"{prefix}wrong values: {n_bad} of {a.size} entries off, largest absolute error "
-            f"{worst:.3g} (tolerance: rtol={rtol:g}, atol={atol:g})"
+            f"{prefix}wrong values: {n_bad} of {a.size} entries {hint} "
+            f"(tolerance: rtol={rtol:g}, atol={atol:g})"
         )
     return ""
 
@@ -203,10 +209,11 @@ def compare_case(expected: dict, entry: Any, rule: dict, check_inputs: bool) -> 
             return f"raised {str(got[0])[:80]}, expected it to raise {want}"
         return f"did not raise {want}"
     if "raised" in entry:
+        # the type only: a message is the student's own text and could smuggle the hidden
+        # inputs into the feedback (reglib is public: known inputs mean known answers)
         got = entry["raised"]
         name = str(got[0])[:80] if isinstance(got, list) and got else "an exception"
-        msg = str(entry.get("message", ""))[:300]
-        return f"raised {name}" + (f": {msg}" if msg else "")
+        return f"raised {name} (run the visible tests to see the message)"
     if "result" not in entry:
         return "malformed record"
     try:

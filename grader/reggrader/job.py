@@ -59,9 +59,10 @@ def read_json(path: Path) -> Any:
 def lint(course, assignment: str, spec: Spec | None = None) -> list[str]:
     """Problems with an assignment's record-and-compare set-up (empty list: fine).
 
-    Every graded test cell of the source must have a part in ``grading.py`` and its
-    hidden region must be exactly the record-and-compare line; the release must have the
-    same grade cells (ids, types, points) as the source.
+    Every graded test cell of the source must have a part in ``grading.py`` (it sets the
+    cell's score); a hidden region, where there is one, must be exactly the
+    record-and-compare line; the release must have the same grade cells (ids, types,
+    points) as the source.
     """
     import nbformat
 
@@ -102,7 +103,7 @@ def lint(course, assignment: str, spec: Spec | None = None) -> list[str]:
             lines = [ln.strip() for block in hidden for ln in block.splitlines()
                      if ln.strip() and not ln.strip().startswith("#")]
             want = f'from reggrader.hidden import check; check("{gid}")'
-            if lines != [want]:
+            if hidden and lines != [want]:
                 problems.append(
                     f"{name}: test cell {gid!r}: its hidden region must be exactly `{want}` "
                     f"(record-and-compare), found {lines!r:.120}"

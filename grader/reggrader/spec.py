@@ -108,15 +108,17 @@ def case(*args: Any, label: str | None = None, call: str | None = None, **kwargs
     return Case(tuple(args), dict(kwargs), label, call)
 
 
-def close(rtol: float = 1e-7, atol: float = 0.0, equal_nan: bool = True) -> dict:
+def close(rtol: float = 1e-7, atol: float = 0.0, equal_nan: bool = True, size1_as_scalar: bool = True) -> dict:
     """Numbers/arrays match when ``|actual - expected| <= atol + rtol*|expected|`` elementwise.
 
-    Shapes must match exactly (a size-1 array counts as a scalar); tuples and lists are
-    compared item by item; NaN matches NaN when ``equal_nan``.
+    Shapes must match exactly; where a scalar is expected, a size-1 array is accepted
+    unless ``size1_as_scalar=False`` (then only a number or a 0-d array is). Tuples and
+    lists are compared item by item; NaN matches NaN when ``equal_nan``.
     """
     if not (rtol >= 0 and atol >= 0):
         raise ValueError(f"rtol and atol must be >= 0, got rtol={rtol}, atol={atol}")
-    return {"kind": "close", "rtol": float(rtol), "atol": float(atol), "equal_nan": bool(equal_nan)}
+    return {"kind": "close", "rtol": float(rtol), "atol": float(atol), "equal_nan": bool(equal_nan),
+            "scalar_from_size1": bool(size1_as_scalar)}
 
 
 def equal() -> dict:

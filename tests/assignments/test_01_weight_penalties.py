@@ -1,10 +1,13 @@
-"""Assignment 01 (weight penalties) judged without nbgrader, in this process (fast).
+"""Assignment 01 (weight penalties) judged through the grader's comparison, in this process (fast).
 
-The solution cells and the test cells (visible and hidden) are taken from the nbgrader
-source notebook and executed in a fresh namespace, the way the grader runs them in a
-kernel: context cells, then the solution cells, then every test cell of a function. A test
-cell passes when it raises nothing and warns nothing (nbgrader counts output on stderr,
-e.g. a RuntimeWarning, as a failure). This shows that
+The solution cells and the test cells are taken from the nbgrader source notebook. Each test
+cell is judged the way ``reggrader`` judges it: its visible asserts run in a namespace holding
+the context cells and the solution cells (the student sees them pass or fail), and its score
+comes from record-and-compare: the function is called on the cases of the cell's part in
+``solutions/01_weight_penalties/grading.py``, the outputs cross a JSON boundary as data, and
+``reggrader.compare.score_part`` compares them with reglib's values outside the namespace. A
+cell passes when its visible asserts raise nothing and the comparison gives full points. This
+shows that
 
 (a) the reference solution passes every test cell;
 (b) other correct ways of writing each function (solve / inv / SVD / lstsq / scikit-learn
@@ -15,22 +18,30 @@ e.g. a RuntimeWarning, as a failure). This shows that
     ``lam / 2``, the ``1 + 2 lam (1 - a)`` divisor, ``n``-scaling, the step or the
     threshold of ISTA, one iteration too many, ...) fails at least one test cell of its
     function, and some of them only a hidden one.
+
+The same notebook graded end to end in the sandbox is in ``tests/test_nbgrader_pipeline.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
-import warnings
 
 import nbformat
 import numpy as np
 import pytest
 
+from reggrader import _recorder
+from reggrader._recorder import decode
+from reggrader.compare import score_part
+from reggrader.plan import split_hidden
+from reggrader.spec import kernel_part, load_spec, plan_part
 from tests.conftest import ROOT
 
 NOTEBOOK = ROOT / "solutions" / "01_weight_penalties" / "01_weight_penalties.ipynb"
+SPEC = load_spec(NOTEBOOK.parent / "grading.py")
 FUNCTIONS = ["l2_penalty", "soft_threshold", "prox_elastic_net", "ridge", "ridge_effective_dof", "lasso_ista"]
 
 
@@ -45,6 +56,9 @@ SOLUTIONS = {_nbgrader(c)["grade_id"]: c.source for c in NB.cells
              if c.cell_type == "code" and _nbgrader(c).get("solution")}
 TESTS = {_nbgrader(c)["grade_id"]: c.source for c in NB.cells
          if c.cell_type == "code" and _nbgrader(c).get("grade")}
+POINTS = {_nbgrader(c)["grade_id"]: _nbgrader(c)["points"] for c in NB.cells
+          if c.cell_type == "code" and _nbgrader(c).get("grade")}
+PLANNED = {gid: plan_part(SPEC.part(gid), POINTS[gid]) for gid in TESTS}
 
 
 def cells_of(function: str) -> list[str]:
@@ -59,8 +73,14 @@ def solution_namespace() -> dict:
     return ns
 
 
+def grader_verdict(ns: dict, gid: str):
+    """The grader's verdict on test cell ``gid``: record in ``ns``, compare outside it."""
+    rec = json.loads(json.dumps(_recorder.record(ns, kernel_part(PLANNED[gid]))))
+    return score_part(PLANNED[gid], rec)
+
+
 def run_tests(function: str, replacement=None) -> dict[str, str | None]:
-    """Run the test cells of ``function``; None for a pass, else the failure (type: message).
+    """Judge the test cells of ``function``; None for a pass, else the failure.
 
     The namespace holds the context cells and every reference solution; ``replacement``
     (a Python function) then takes the place of ``function``.
@@ -70,14 +90,18 @@ def run_tests(function: str, replacement=None) -> dict[str, str | None]:
         ns[function] = replacement
     results = {}
     for gid in cells_of(function):
+        visible, _ = split_hidden(TESTS[gid])
+        problems = []
         try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("error")
-                exec(compile(TESTS[gid], gid, "exec"), ns)
-        except Exception as exc:  # noqa: BLE001 (any exception fails a test cell)
-            results[gid] = f"{type(exc).__name__}: {exc}"
-        else:
-            results[gid] = None
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                exec(compile(visible, gid, "exec"), ns)
+        except Exception as exc:  # noqa: BLE001 (any exception fails the visible asserts)
+            problems.append(f"visible asserts: {type(exc).__name__}: {exc}")
+        verdict = grader_verdict(ns, gid)
+        if verdict.score < verdict.points:
+            problems.append(f"grader: {verdict.message}: " + "; ".join(
+                f"{c.label}: {c.reason}" for c in verdict.cases if not c.ok))
+        results[gid] = " | ".join(problems) or None
     return results
 
 
@@ -92,11 +116,20 @@ def test_every_function_has_a_solution_cell_and_a_visible_and_a_hidden_test_cell
         visible, hidden = TESTS[f"{function}_visible"], TESTS[f"{function}_hidden"]
         assert "HIDDEN TESTS" not in visible and "reglib" not in visible, "visible tests run anywhere"
         assert "### BEGIN HIDDEN TESTS" in hidden and hidden.rstrip().endswith("### END HIDDEN TESTS")
-        region = hidden.split("### BEGIN HIDDEN TESTS")[1]
-        assert "reglib" in region, "hidden tests compare with reglib"
-        assert "reglib" not in hidden.split("### BEGIN HIDDEN TESTS")[0], "reglib only inside the hidden region"
-        assert "print(" not in region, "hidden tests must not print (reference values)"
+        # record-and-compare: the hidden region only names the cell's part in grading.py
+        region = split_hidden(hidden)[1]
+        assert region == [f'from reggrader.hidden import check; check("{function}_hidden")'], region
+        assert "reglib" not in hidden, "the reference is called by the grader, outside the kernel"
     assert len(TESTS) == 2 * len(FUNCTIONS), "no other grade cells than the twelve test cells"
+    # every graded test cell has a part (its cases set the cell's score), and no other part
+    assert sorted(p.test for p in SPEC.parts) == sorted(TESTS)
+    assert all(SPEC.part(gid).call == gid.rsplit("_", 1)[0] for gid in TESTS)
+
+
+def test_the_kernel_never_sees_an_expected_value():
+    for gid, planned in PLANNED.items():
+        sent = json.dumps(kernel_part(planned))
+        assert "expected" not in sent and "expected" in json.dumps(planned), gid
 
 
 def test_nbgrader_metadata():
@@ -380,11 +413,16 @@ def test_wrong_implementations_fail(function, impl):
     assert f"{function}_hidden" in failed, results
 
 
-def test_hidden_failure_messages_name_the_function_but_no_reference_value():
-    results = run_tests("ridge_effective_dof", dof_diagonal)
-    message = results["ridge_effective_dof_hidden"]
-    assert message.startswith("AssertionError: ridge_effective_dof:"), message
-    assert not re.search(r"\d\.\d", message), f"a number in the message: {message}"
+def test_hidden_failure_messages_name_the_case_but_no_reference_value():
+    ns = solution_namespace()
+    ns["ridge_effective_dof"] = dof_diagonal
+    verdict = grader_verdict(ns, "ridge_effective_dof_hidden")
+    assert verdict.score == 0 and verdict.message.endswith("cases passed")
+    text = " ".join(f"{c.label}: {c.reason}" for c in verdict.cases)
+    assert "case 1 (X of shape (25, 5), lam=" in text and "wrong values" in text
+    for case in PLANNED["ridge_effective_dof_hidden"]["cases"]:
+        value = decode(case["expected"]["result"])
+        assert f"{value:.3g}" not in text and f"{value:.6f}" not in text, value
 
 
 # --------------------------------------------------------------------------- the reference, by optimality

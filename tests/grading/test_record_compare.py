@@ -109,11 +109,20 @@ def test_close_agrees_with_numpy_allclose(expected, rtol, atol, seed):
     (np.array([np.nan]), np.array([1.0]), "NaN"),
     ("3.0", 3.0, "returned a string"),
     (np.array([np.inf]), np.array([-np.inf]), "infinite"),
-    (2.0, 1.0, "wrong values: 1 of 1 entries off"),
+    (2.0, 1.0, "wrong values: 1 of 1 entries far off"),
+    (1.0 + 1e-6, 1.0, "wrong values: 1 of 1 entries close, but outside the tolerance"),
 ])
 def test_close_reasons_name_the_problem_without_the_expected_values(actual, expected, fragment):
     reason = compare_value(actual, expected, close(rtol=1e-9))
     assert fragment in reason
+
+
+def test_reasons_do_not_give_the_expected_value_away():
+    """Knowing its own output, a student could recover the expected value from the error."""
+    for expected in (4.883268633216044, np.array([0.1234567, -7.654321])):
+        reason = compare_value(np.zeros_like(expected), expected, close(rtol=1e-9))
+        for v in np.atleast_1d(expected):
+            assert f"{v:.3g}" not in reason and f"{abs(v):.2g}" not in reason
 
 
 def test_close_accepts_equivalent_forms():
