@@ -1,8 +1,13 @@
 """Record-and-compare tests of assignment 02 (dropout): cases, trusted references, rules.
 
-Read by the grader only (``reggrader``), never released. Every graded test cell of
-``02_dropout.ipynb`` has a part here; its hidden region is the one line
-``from reggrader.hidden import check; check("<grade_id>")``.
+Read by the grader only (``reggrader``), never released (``nbgrader_config.py`` ignores
+this file). Every graded test cell of ``02_dropout.ipynb`` has a part here: the
+``*_visible`` cells are scored on the examples their asserts use, the hidden cells on the
+grader's own inputs; a hidden cell's hidden region is the one line
+``from reggrader.hidden import check; check("<grade_id>")``. Where a function's inputs or
+outputs cannot cross the kernel boundary as data (a dropout cache, a ``torch.Generator``, a
+model), the part calls a read-only helper cell of the notebook (``_grade_*``) that builds
+them from arrays and seeds and returns arrays, numbers and flags.
 
 Two kinds of parts:
 
