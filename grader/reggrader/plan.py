@@ -156,12 +156,19 @@ def _norm(src: str) -> str:
 
 
 def _similarity(a: str, b: str) -> float:
+    """1.0 for the same text (up to trailing blanks); else a line-level similarity.
+
+    Values below 0.6 only mean "not the same cell": the cheap upper bounds stop there.
+    """
     a, b = _norm(a), _norm(b)
     if a == b:
         return 1.0
     if not a or not b:
         return 0.0
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+    sm = difflib.SequenceMatcher(None, a.splitlines(), b.splitlines())
+    if sm.real_quick_ratio() < 0.6 or sm.quick_ratio() < 0.6:
+        return 0.0
+    return sm.ratio()
 
 
 def _uncomment(src: str) -> str:

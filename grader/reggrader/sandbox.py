@@ -344,16 +344,8 @@ class Sandbox:
         self.proc = None
 
     def close(self) -> None:
-        if self.proc is not None:
-            try:
-                self._cmd.write(b'{"t": "exit"}\n')
-            except OSError:
-                pass
-            try:
-                self.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                pass
-            self.kill()
+        """End the kernel (its state is never needed again: no graceful shutdown)."""
+        self.kill()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     # -- running cells --------------------------------------------------------------------
