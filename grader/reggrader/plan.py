@@ -5,7 +5,8 @@ the released notebook and builds the notebook it runs from two sources:
 
 * the **release** (trusted) for everything the instructor wrote: markdown, locked cells,
   the setup cell, and the visible part of every test cell; the hidden part of a test
-  cell becomes a *record* cell generated from ``grading.py``;
+  cell becomes a *record* cell generated from ``grading.py``, run after all the other
+  cells (its inputs never meet student code whose output reaches the feedback);
 * the **submission** for what the student wrote: the answer cells (matched to the
   release's solution cells) and any cells the student added or changed (unlocked cells).
 
@@ -374,6 +375,7 @@ def build_plan(
     # build the notebook to execute and the run items
     cells: list[NotebookNode] = []
     items: list[dict] = []
+    records: list[dict] = []
     flags: list[dict] = []
     manual: list[dict] = []
     planned_parts: list[dict] = []
@@ -439,8 +441,10 @@ def build_plan(
             planned_parts.append(part)
             from .spec import kernel_part
 
-            items.append({"kind": "record", "cell": len(cells) - 1, "grade_id": gid,
-                          "code": record_cell_source(kernel_part(part))})
+            # record cells run after every cell of the notebook: no student code runs after
+            # them whose output could carry the grader's inputs into the feedback
+            records.append({"kind": "record", "cell": len(cells) - 1, "grade_id": gid,
+                            "code": record_cell_source(kernel_part(part))})
             continue
         # markdown, locked and plain cells come from the release; a plain (unlocked) code
         # cell the student changed is the student's code
@@ -458,6 +462,7 @@ def build_plan(
         if cell.cell_type == "code":
             items.append({"kind": "context", "cell": len(cells) - 1, "code": cell.source})
 
+    items += records
     missing = [gid for gid in parts if gid not in {p["grade_id"] for p in planned_parts}]
     if missing:
         raise ValueError(f"grading.py has parts for cells not in the release: {missing}")

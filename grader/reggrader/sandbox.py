@@ -76,9 +76,25 @@ class SandboxConfig:
         return can_isolate() if self.isolate is None else bool(self.isolate)
 
 
+_CAN_ISOLATE: bool | None = None
+
+
 def can_isolate() -> bool:
-    """True when namespaces and a uid switch are available (root and ``unshare``)."""
-    return os.geteuid() == 0 and shutil.which("unshare") is not None and sys.platform == "linux"
+    """True when namespaces and a uid switch work here (root, ``unshare``, and no seccomp
+    profile forbidding namespaces, as in a default Docker container); probed once."""
+    global _CAN_ISOLATE
+    if _CAN_ISOLATE is None:
+        ok = os.geteuid() == 0 and shutil.which("unshare") is not None and sys.platform == "linux"
+        if ok:
+            try:
+                probe = subprocess.run(
+                    ["unshare", "--mount", "--net", "--ipc", "--uts", "--pid", "--fork", "--mount-proc",
+                     "true"], capture_output=True, timeout=20)
+                ok = probe.returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                ok = False
+        _CAN_ISOLATE = ok
+    return _CAN_ISOLATE
 
 
 def isolation_report(isolate: bool) -> list[str]:
@@ -99,10 +115,11 @@ def isolation_report(isolate: bool) -> list[str]:
             "the notebook",
         ]
     return common + [
-        "NOT ISOLATED (not running as root): the kernel runs as the grader's user; it can "
-        "read solutions/ and the gradebook, write any file the grader can write, see other "
-        "processes and use the network. Grade untrusted submissions as root (as CI does) "
-        "or in a container.",
+        "NOT ISOLATED (not running as root, or --no-isolation): the kernel runs as the "
+        "grader's user; it can read solutions/, the gradebook and the job files (which hold "
+        "the expected outputs), write any file the grader can write, see other processes and "
+        "use the network. Grade untrusted submissions as root (as CI does), e.g. in a "
+        "container with CAP_SYS_ADMIN.",
     ]
 
 

@@ -28,8 +28,6 @@ from reggrader.job import _reglib_dir
 from reggrader.sandbox import Limits, can_isolate
 from tests.grading.helpers import (
     RIGHT_L2,
-    RIGHT_RIDGE,
-    RIGHT_SOFT,
     WRONG_L2,
     answer,
     cell_index,
@@ -165,6 +163,18 @@ def build(course_root: Path, work: Path) -> dict[str, tuple]:
                                   "def soft_threshold(v, thresh):\n"
                                   "    np.copyto(v, np.sign(v) * np.maximum(np.abs(v) - thresh, 0.0))\n"
                                   "    return v\n"), None, 5.0, [])
+    c["exfiltrate_inputs"] = (answer(answer(sol(), "l2_penalty",
+                                            "_seen = []\n"
+                                            "def l2_penalty(w, lam):\n"
+                                            "    _seen.append(repr(np.ravel(w)[:3].tolist()))\n"
+                                            "    print('inputs so far:', _seen)\n"
+                                            "    w = np.asarray(w, dtype=float)\n"
+                                            "    return 0.5 * lam * float(np.sum(w * w)), lam * w\n"),
+                                     "soft_threshold",
+                                     "def soft_threshold(v, thresh):\n"
+                                     "    print('l2 saw:', _seen)\n"
+                                     "    return np.sign(v) * np.maximum(np.abs(v) - thresh, 0.0)\n"),
+                              None, 7.0, [])
     c["sys_exit"] = (answer(sol(), "l2_penalty", RIGHT_L2 + "import sys\nsys.exit()\n"), None, 7.0, [])
     c["os_exit"] = (answer(sol(), "soft_threshold",
                            "import os as _os\ndef soft_threshold(v, thresh):\n    _os._exit(0)\n"),
@@ -283,6 +293,16 @@ def test_the_adversarial_class_in_one_batch(course, course_root, tmp_path):
         nb = json.loads((course_root / "autograded" / student / "toy" / "toy.ipynb").read_text())
         text = json.dumps(nb)
         assert "FileNotFoundError" in text and "20240501" not in text and "SQLite format" not in text
+    # what a function printed while the grader called it never reaches the feedback: the
+    # hidden inputs (reglib is public: known inputs would mean known answers) stay hidden
+    job = next(json.loads(p.read_text()) for p in (work / "jobs").glob("*.json")
+               if json.loads(p.read_text())["student"] == "exfiltrate_inputs")
+    hidden_w = [case["args"][0] for part in job["plan"]["parts"] if part["grade_id"] == "test_l2_penalty"
+                for case in part["cases"]]
+    text = (course_root / "autograded" / "exfiltrate_inputs" / "toy" / "toy.ipynb").read_text()
+    assert "inputs so far" in text  # the visible test's own call is shown
+    for w in hidden_w:
+        assert repr(w["array"]["data"][0])[:10] not in text
     big = json.loads((course_root / "autograded" / "print_50mb" / "toy" / "toy.ipynb").read_text())
     assert len(json.dumps(big)) < 1_000_000 and "output truncated" in json.dumps(big)
     assert set(STOCK) <= set(cases)

@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 
 from reggrader import _recorder
 from reggrader._recorder import DecodeError, Rng, decode, encode, record
-from reggrader.compare import compare_case, compare_value, score_part
+from reggrader.compare import compare_value, score_part
 from reggrader.spec import Part, Spec, case, close, equal, hidden_block, kernel_part, plan_part
 
 floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
@@ -260,3 +260,15 @@ def test_recorder_source_is_self_contained():
     planned = _part(lambda x, a: a * x)
     rec = ns["record"]({"f": lambda x, a: a * x}, json.loads(json.dumps(kernel_part(planned))))
     assert score_part(planned, json.loads(json.dumps(rec))).score == 2.0
+
+
+def test_local_evaluate_judges_answers_like_the_grader(course):
+    """The author's in-process check: reference full marks, a wrong answer loses its part."""
+    from reggrader.local import evaluate, solution_sources
+    from tests.grading.helpers import WRONG_L2
+
+    assert set(solution_sources(course, "toy")) == {"l2_penalty", "soft_threshold", "ridge"}
+    ok = evaluate(course, "toy", run_visible=True)
+    assert {g: v.score for g, v in ok.items()} == {"test_l2_penalty": 2.0, "test_soft_threshold": 2.0, "test_ridge": 3.0}
+    bad = evaluate(course, "toy", {"l2_penalty": WRONG_L2}, run_visible=True)
+    assert bad["test_l2_penalty"].score == 0 and bad["test_ridge"].score == 3.0

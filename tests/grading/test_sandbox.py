@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
 from reggrader.execute import execute_items
 from reggrader.job import prepare, run_job, sandbox_paths
-from reggrader.sandbox import Limits, Sandbox, SandboxConfig, can_isolate, isolation_report
+from reggrader.sandbox import Limits, SandboxConfig, can_isolate, isolation_report
 from tests.grading.helpers import solution_nb, submit
 
 needs_root = pytest.mark.skipif(not can_isolate(), reason="isolation needs root and unshare (as in CI)")
@@ -68,14 +66,13 @@ def test_kernel_runs_unprivileged_without_network_and_sees_only_its_submission(t
     assert "No such file" in _text(runs[2]) and "secret solution" not in _text(runs[2])
     assert "No such file" in _text(runs[3]) and "No such file" in _text(runs[4])
     assert (secret / "gradebook.db").read_text() == "grades"
-    assert "unreachable" in _text(runs[5]) or "refused" not in _text(runs[5])
+    assert "Network is unreachable" in _text(runs[5])  # even loopback: the namespace's lo is down
     assert any(w in _text(runs[6]) for w in ("Read-only", "Permission denied"))
     assert _text(runs[7]).strip() == "3"
 
 
 @needs_root
 def test_no_process_survives_the_notebook(tmp_path, paths):
-    marker = tmp_path / "alive"
     runs, info = _run([
         "import subprocess, sys\n"
         "p = subprocess.Popen([sys.executable, '-c', 'import time\\nwhile True: time.sleep(0.1)'])\n"
@@ -87,7 +84,6 @@ def test_no_process_survives_the_notebook(tmp_path, paths):
 
     out = subprocess.run(["pgrep", "-f", "while True: time.sleep"], capture_output=True, text=True)
     assert out.stdout.strip() == "", out.stdout
-    assert not marker.exists()
 
 
 @pytest.mark.parametrize("isolate", [pytest.param(True, marks=needs_root), False])
@@ -161,4 +157,3 @@ def test_one_submission_to_a_json_result(course, course_root, tmp_path):
     assert [p["status"] for p in result["parts"]] == ["passed"] * 3
     assert result["execution"]["timeouts"] == 0 and result["manual"][0]["answered"]
     assert os.stat(work).st_mode & 0o077 == 0  # the work folder is the grader's alone
-    assert Path(sys.executable).exists()
