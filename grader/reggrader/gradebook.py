@@ -6,7 +6,8 @@ student, the submission (with its timestamp), every grade cell's ``auto_score``
 (autograded tests: the trusted comparison; written answers: 0 when untouched, otherwise
 left for manual grading), the comments, and ``flagged`` when something needs review.
 A part flagged by the static tripwire scores 0 with ``needs_manual_grade`` set, so it
-shows up in formgrader for a human decision. The executed notebook (release cells, the
+shows up in formgrader for a human decision. Late penalties are assigned by nbgrader's own
+``AssignLatePenalties`` (due date in the gradebook, ``LateSubmissionPlugin`` in the config). The executed notebook (release cells, the
 student's answers, outputs, and a summary of the hidden cases instead of the hidden
 code) is written to ``autograded/<student>/<assignment>/`` where nbgrader's
 ``generate_feedback`` and formgrader read it.
@@ -99,6 +100,7 @@ def merge(course: Course, work: str | Path, indices: list[int] | None = None) ->
     """
     ensure_path()
     from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import AssignLatePenalties
     from nbgrader.utils import parse_utc
     from sqlalchemy.exc import SAWarning
 
@@ -158,6 +160,11 @@ def merge(course: Course, work: str | Path, indices: list[int] | None = None) ->
                     sc.auto_comment = "No response." if sc.name in unanswered else None
             snb.flagged = bool(r.get("flags")) or any(p["status"] == "flagged" for p in r["parts"])
             gb.db.commit()
+            # late penalties exactly as nbgrader's autograde assigns them (its own preprocessor
+            # and the course's LateSubmissionPlugin settings; none by default)
+            AssignLatePenalties(config=course.config).preprocess(nbformat.v4.new_notebook(), {"nbgrader": {
+                "notebook": nb_name, "assignment": assignment, "student": student, "db_url": course.db_url}})
+            gb.db.expire_all()
             _write_notebook(course, r)
             merged.append({"index": r["index"], "student": student, "notebook": nb_name, "score": r["score"]})
     return {"assignment": assignment, "merged": merged, "errors": errors, "missing": missing,

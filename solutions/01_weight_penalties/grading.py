@@ -3,9 +3,11 @@
 Read by the grader only (``reggrader``), never released (``nbgrader_config.py`` ignores
 this file). Every graded test cell of ``01_weight_penalties.ipynb`` has a part here:
 
-* the ``*_visible`` cells are scored on the worked examples whose values their asserts check
-  (never more than the asserts check; the asserts themselves stay in the notebook for the
-  student to run anywhere);
+* the ``*_visible`` cells are scored on the inputs of their asserts, compared with the
+  reference: at least as strict as the asserts (a function that fails them never gets the
+  point; where an assert checks only a shape or a property, such as ISTA's decreasing
+  objective, the comparison of values is stricter). The asserts themselves stay in the
+  notebook for the student to run anywhere;
 * the ``*_hidden`` cells are scored on random inputs of several shapes and seeds; their
   hidden region is the one line ``from reggrader.hidden import check; check("<grade_id>")``.
 
@@ -37,8 +39,11 @@ _V_EN = np.linspace(-2.0, 2.0, 6).reshape(2, 3)
 _X_RIDGE = np.array([[1.0, 0.0], [0.0, 2.0]])
 _rng0 = np.random.default_rng(0)
 _X30, _y30 = _rng0.normal(size=(30, 3)), _rng0.normal(size=30)
+_X47, _y4 = _rng0.normal(size=(4, 7)), _rng0.normal(size=4)
 _X20 = np.random.default_rng(1).normal(size=(20, 5))
 _X_ISTA, _y_ISTA = np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([4.0, 1.0])
+_rng2 = np.random.default_rng(2)
+_X40, _y40 = _rng2.normal(size=(40, 8)), _rng2.normal(size=40)
 
 
 # --------------------------------------------------------------------- hidden random cases
@@ -109,7 +114,7 @@ def _lasso_cases():
 L2_RULE = close(rtol=1e-8, atol=1e-12, size1_as_scalar=False)
 # atol = 0: entries with |v| <= thresh must be exactly zero
 SOFT_RULE = close(rtol=1e-10, atol=0.0)
-ENET_RULE = close(rtol=1e-10, atol=1e-12)
+ENET_RULE = close(rtol=1e-10, atol=0.0)  # exact zeros below the threshold, as the visible assert
 RIDGE_RULE = close(rtol=1e-6, atol=1e-9)
 DOF_RULE = close(rtol=1e-7, atol=1e-10, size1_as_scalar=False)
 LASSO_RULE = close(rtol=1e-6, atol=1e-9)
@@ -122,11 +127,13 @@ SPEC = Spec(parts=[
     Part("l2_penalty_hidden", "l2_penalty", _l2_cases(), l2_reference, L2_RULE),
     Part("soft_threshold_visible", "soft_threshold", [
         case(_V_ST, 1.0, label="the worked example"),
+        case(_M_ST, 2.0, label="a 3x4 matrix"),
         case(_M_ST, 0.0, label="a zero threshold"),
     ], prox.soft_threshold, SOFT_RULE),
     Part("soft_threshold_hidden", "soft_threshold", _soft_cases(), prox.soft_threshold, SOFT_RULE),
     Part("prox_elastic_net_visible", "prox_elastic_net", [
         case(np.array([3.0, -0.5, 1.5]), 1.0, 0.5, label="the worked example"),
+        case(_V_EN, 0.7, 0.3, label="a 2x3 matrix"),
         case(_V_EN, 0.7, 0.0, label="l1_ratio = 0"),
         case(_V_EN, 0.7, 1.0, label="l1_ratio = 1"),
     ], prox.prox_elastic_net, ENET_RULE),
@@ -134,17 +141,20 @@ SPEC = Spec(parts=[
     Part("ridge_visible", "ridge", [
         case(_X_RIDGE, np.array([2.0, 4.0]), 1.0, label="the worked example"),
         case(_X30, _y30, 0.0, label="lam = 0 (least squares)"),
+        case(_X47, _y4, 0.5, label="p > n"),
     ], linear.ridge, RIDGE_RULE),
     Part("ridge_hidden", "ridge", _ridge_cases(), linear.ridge, RIDGE_RULE),
     Part("ridge_effective_dof_visible", "ridge_effective_dof", [
         case(_X_RIDGE, 1.0, label="the worked example"),
         case(_X20, 1e-10, label="lam -> 0"),
+        case(_X20, 1e8, label="lam -> infinity"),
     ], linear.ridge_effective_dof, DOF_RULE),
     Part("ridge_effective_dof_hidden", "ridge_effective_dof", _dof_cases(), linear.ridge_effective_dof, DOF_RULE),
     Part("lasso_ista_visible", "lasso_ista", [
         case(_X_ISTA, _y_ISTA, 0.5, 0, label="n_iters = 0"),
         case(_X_ISTA, _y_ISTA, 0.5, 1, label="one step of the worked example"),
         case(_X_ISTA, _y_ISTA, 0.5, 50, label="50 steps of the worked example"),
-    ], linear.lasso_ista, LASSO_RULE),
+    ] + [case(_X40, _y40, 0.1, k, label=f"{k} steps on a 40x8 problem") for k in range(6)],
+        linear.lasso_ista, LASSO_RULE),
     Part("lasso_ista_hidden", "lasso_ista", _lasso_cases(), linear.lasso_ista, LASSO_RULE),
 ])

@@ -479,3 +479,25 @@ def test_solution_ista_descends_and_reaches_the_lasso_optimality_condition(seed,
     nz = w != 0
     assert np.allclose(g[nz], lam * np.sign(w[nz]), atol=1e-6)
     assert np.all(np.abs(g[~nz]) <= lam + 1e-6)
+
+
+# --------------------------------------------------------------------------- visible scores vs visible asserts
+
+@pytest.mark.parametrize(("function", "impl"), CORRECT_CASES + WRONG_CASES,
+                         ids=[i.__name__ for _, i in CORRECT_CASES + WRONG_CASES])
+def test_a_visible_point_is_never_given_for_failing_visible_asserts(function, impl):
+    """Each visible cell's part compares at least what its asserts check (values where they
+    check only a shape or a property), so a function failing the asserts a student sees never
+    gets that cell's point."""
+    ns = solution_namespace()
+    ns[function] = impl
+    gid = f"{function}_visible"
+    visible, _ = split_hidden(TESTS[gid])
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            exec(compile(visible, gid, "exec"), ns)
+        asserts_pass = True
+    except Exception:  # noqa: BLE001
+        asserts_pass = False
+    verdict = grader_verdict(ns, gid)
+    assert asserts_pass or verdict.score == 0, (impl.__name__, verdict.message)

@@ -103,3 +103,22 @@ def test_a_missing_result_is_reported_not_invented(course, course_root, tmp_path
     summary = merge(course, work)
     assert [m["index"] for m in summary["merged"]] == [0] and summary["missing"] == [1, 2, 3, 4]
     assert list(gradebook_scores(course, "toy")) == [summary["merged"][0]["student"]]
+
+
+def test_late_submissions_get_nbgrader_late_penalty(course, course_root, tmp_path):
+    """The due date lives in the gradebook, the rule in the config (nbgrader's plugin)."""
+    from nbgrader.api import Gradebook
+
+    folder = tmp_path / "in"
+    submit(folder, "ann", solution_nb(course_root))
+    submit(folder, "zed", solution_nb(course_root))
+    (folder / "ann" / "toy" / "timestamp.txt").write_text("2024-03-01 09:00:00.000000 UTC")
+    (folder / "zed" / "toy" / "timestamp.txt").write_text("2024-03-02 09:00:00.000000 UTC")
+    with Gradebook(course.db_url) as gb:
+        gb.update_or_create_assignment("toy", duedate="2024-03-01 12:00:00.000000 UTC")
+    course.config.LateSubmissionPlugin.penalty_method = "zero"
+    grade(course, "toy", folder, tmp_path / "work", limits=LIMITS)
+    with Gradebook(course.db_url) as gb:
+        ann, zed = gb.find_submission("toy", "ann"), gb.find_submission("toy", "zed")
+        assert ann.total_seconds_late == 0 and ann.late_submission_penalty == 0 and ann.score == 7.0
+        assert zed.total_seconds_late == 21 * 3600 and zed.late_submission_penalty == 7.0
