@@ -61,32 +61,71 @@ def _check_optional(t: Any, name: str, shape: tuple[int, ...]) -> Tensor | None:
     if t is None:
         return None
     t = _check_tensor(t, name)
-    if tuple(t.shape) != shape:
+    if t.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got shape {tuple(t.shape)}")
     return t
 
 
+# Fast paths for the common argument types: these layers are called at every step, and on
+# small tensors the general checks of reglib._validation cost a noticeable share of a call.
+
+
 def _check_eps(eps: Any) -> float:
+    if type(eps) is float and 0.0 < eps < math.inf:
+        return eps
     return check_scalar(eps, "eps", min_value=0.0, include_min=False)
+
+
+def _check_momentum(momentum: Any) -> float:
+    if type(momentum) is float and 0.0 <= momentum <= 1.0:
+        return momentum
+    return check_probability(momentum, "momentum")
 
 
 # ----------------------------------------------------------------------------- the kernels
 #
-# Three autograd Functions do the training-mode work, each with a closed-form backward
-# written to sweep memory and launch ops as few times as possible (elementwise ops fused
-# with addcmul, buffers reused in place, matrix-vector products for weighted sums):
+# Three autograd Functions do the training-mode work, each with a closed-form backward:
 #
 # * _BatchNormTrain: x viewed as (N, C, S) (S = spatial size, 1 for (N, C) input); statistics
-#   per channel over (N, S); weight/bias per channel.
-# * _RowNorm (layer norm): x viewed as (rows, K), K = prod(normalized_shape); statistics per
-#   row; weight/bias of shape (K,).
-# * _GroupwiseNorm: x viewed as (A, G, J, S); statistics per (a, g) over (J, S); weight/bias
-#   of shape (G, J), broadcast over A and S: group norm is (N, G, C/G, S), instance norm
-#   (N, C, 1, S).
+#   per channel over (N, S); weight/bias per channel. Saves the centred input xc = x - mean.
+# * _LayerNormTrain: x viewed as (rows, K); statistics per row; weight/bias of shape (K,).
+# * _GroupNormTrain: x viewed as (A, G, J * S); statistics per (a, g) over its J * S entries;
+#   weight/bias of shape (G, J), the same for every a and every s: group norm is
+#   (N, G, C/G, S), instance norm (N, C, 1, S).
 #
-# Both save the centred input xc = x - mean and inv_std = 1/sqrt(var + eps) (so that
-# xhat = xc * inv_std). When the graph of the gradient is requested (create_graph=True), the
-# backward differentiates the plain formula (_plain) through autograd instead.
+# The last two save x, mean and inv_std = 1/sqrt(var + eps) and recompute x - mean in the
+# backward pass (note 3). When the graph of the gradient is requested (create_graph=True:
+# double backward, Hessian-vector products), a backward differentiates the plain formula
+# (_plain) through autograd instead, so that higher derivatives are exact too.
+#
+# Why the code looks the way it does (CPU, one thread; profiled with torch.profiler, numbers
+# in benchmarks/bench_norm.py's docstring):
+#
+# 1. Each op launched from Python costs a few microseconds before any arithmetic, a lot next
+#    to the 10-40 us of one pass over a (256, 512) float32 tensor. Hence the closed-form
+#    backward (about 10 tensor ops, where autograd would record and replay ~30 for the plain
+#    formula) and no op that nobody needs (no gradient that was not asked for, no work for a
+#    missing weight or bias).
+# 2. torch's vectorized CPU loop for an elementwise op takes at most ONE operand that is
+#    broadcast along the innermost dimension (a per-row value, or a per-channel value on
+#    (N, C, S)). With two, as in addcmul(shift, xc, scale) with a per-channel shift and
+#    scale on (N, C, S), it falls back to a scalar loop about 6x slower. So such parameters
+#    are first copied into a contiguous (C, S) block (_spread; 1/N of the size of x), and
+#    no op broadcasts two per-row or per-channel values along the same innermost dimension.
+# 3. Memory traffic, not arithmetic, sets the time, and writing into memory that was just
+#    allocated costs most: on 8 MB, x.mul_(c) takes ~0.4x the time of torch.mul(x, c) into a
+#    new tensor, and a fresh multi-megabyte tensor may also cost page faults. So the output
+#    is built in place in its own buffer (x - mean, then scaled, then the affine map), and
+#    the input gradient in the buffer of the one temporary of the backward pass. Layer and
+#    group norm keep no x - mean from the forward pass (one fresh buffer per call fewer; it
+#    measured faster than keeping it) and recompute it in the backward pass.
+# 4. The variance is the squared norm of the centred values: torch.linalg.vector_norm along
+#    the last dimension is one pass that stores nothing. (torch.var_mean would give both
+#    statistics in one call, but its CPU kernel takes ~50x a plain sum here; vector_norm
+#    along the first dimension is slow too, so the (N, C) batch norm squares into its
+#    output buffer and sums.)
+# 5. The output is a tensor of its own, never a view of an internal buffer: autograd forbids
+#    in-place ops (such as nn.ReLU(inplace=True)) on a view created inside a custom Function.
 
 
 def _plain(
@@ -126,178 +165,209 @@ def _double_backward(
     return [next(grads) if (t is not None and t.requires_grad) else None for t in saved]
 
 
-def _sum_ns(t: Tensor) -> Tensor:
-    """Sum of an (N, C, S) tensor over N and S -> (C,)."""
-    if t.shape[2] == 1:
-        return t.sum(0).reshape(t.shape[1])
-    return t.sum(2).sum(0)
+def _spread(p: Tensor, s: int) -> Tensor:
+    """Parameters ``(..., J)`` -> a contiguous ``(..., J * S)`` copy, each value repeated S times
+    (note 2 above); ``p`` itself when ``S = 1``."""
+    if s == 1:
+        return p
+    return p.unsqueeze(-1).expand(*p.shape, s).reshape(*p.shape[:-1], -1)
+
+
+def _new_like(x: Tensor) -> Tensor:
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device)
 
 
 class _BatchNormTrain(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float):  # type: ignore[override]
-        n, c = x.shape[0], x.shape[1]
-        xv = x.reshape(n, c, -1)
-        m = n * xv.shape[2]
-        mean = _sum_ns(xv) / m
-        xc = xv - mean.view(1, c, 1)
-        out = torch.mul(xc, xc)  # holds the squares first, then the output
-        var = _sum_ns(out) / m
+    def forward(  # type: ignore[override]
+        ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, n: int, c: int, s: int
+    ):
+        m = n * s
+        out = _new_like(x)
+        if s == 1:  # (N, C): a channel is a column; per-channel vectors broadcast as they are
+            xv, ov = x.reshape(n, c), out.view(n, c)
+            mean = xv.mean(0)
+            xc = xv - mean
+            var = torch.mul(xc, xc, out=ov).mean(0)  # the squares go in the output buffer
+        else:
+            xv, ov = x.reshape(n, c, s), out.view(n, c, s)
+            mean = xv.sum(2).sum(0).div_(m)
+            xc = xv - mean.view(c, 1)
+            var = torch.linalg.vector_norm(xc, dim=2).square_().sum(0).div_(m)
         inv_std = torch.rsqrt(var + eps)
         scale = inv_std if weight is None else inv_std * weight
+        # out = xc * scale + bias, per channel
         if bias is None:
-            torch.mul(xc, scale.view(1, c, 1), out=out)
+            torch.mul(xc, scale.view(-1, 1) if s > 1 else scale, out=ov)
+        elif s == 1:
+            torch.addcmul(bias, xc, scale, out=ov)
         else:
-            torch.addcmul(bias.view(1, c, 1), xc, scale.view(1, c, 1), out=out)
-        ctx.save_for_backward(x, weight, bias, xc, inv_std)
-        ctx.eps = eps
+            torch.addcmul(_spread(bias, s).view(c, s), xc, _spread(scale, s).view(c, s), out=ov)
+        ctx.save_for_backward(x, weight, bias, xc, inv_std, scale)
+        ctx.eps, ctx.dims = eps, (n, c, s)
         ctx.mark_non_differentiable(mean, var)
-        return out.view(x.shape), mean, var
+        ctx.set_materialize_grads(False)  # no zero tensors for the gradients of mean and var
+        return out, mean, var
 
     @staticmethod
     def backward(ctx: Any, dout: Tensor, _dmean: Any, _dvar: Any):  # type: ignore[override]
-        x, weight, bias, xc, inv_std = ctx.saved_tensors
-        n, c, s = xc.shape
+        if dout is None:  # only mean or var reached the loss (they carry no gradient)
+            return None, None, None, None, None, None, None
+        x, weight, bias, xc, inv_std, scale = ctx.saved_tensors
+        n, c, s = ctx.dims
         if torch.is_grad_enabled():
             grads = _double_backward((x, weight, bias), dout, ctx.eps, (n, c, s), (0, 2), (1, c, 1))
-            return (*grads, None)
+            return (*grads, None, None, None, None)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        m = n * s
-        da = dout.reshape(n, c, s)
-        dsum = _sum_ns(da)  # sum of dout per channel
-        tmp = da * xc
-        dcsum = _sum_ns(tmp)  # sum of dout * xc per channel; times inv_std: sum of dout * xhat
-        dx = None
-        if need_x:
-            # dx = scale * (dout - dsum/m - xhat * sum(dout * xhat)/m), scale = weight * inv_std
-            scale = inv_std if weight is None else inv_std * weight
-            shift = (-scale * dsum / m).view(1, c, 1)
-            coef = (scale * inv_std * inv_std * dcsum / m).view(1, c, 1)
-            dx = torch.addcmul(shift, xc, coef, value=-1.0, out=tmp).addcmul_(da, scale.view(1, c, 1))
-            dx = dx.view(x.shape)
-        dweight = inv_std * dcsum if need_w else None
-        dbias = dsum if need_b else None
-        return dx, dweight, dbias, None
+        d = dout.reshape(xc.shape)
+        dsum = d.sum(0) if s == 1 else d.sum(2).sum(0)  # per channel: the bias gradient
+        dx = dweight = None
+        if need_x or need_w:
+            tmp = d * xc
+            # per channel: sum of dout * xhat, the weight gradient
+            dweight = (tmp.sum(0) if s == 1 else tmp.sum(2).sum(0)).mul_(inv_std)
+            if need_x:
+                # dx = scale * (dout - dsum/m - xhat * dweight/m) = dout * scale + shift + xc * coef
+                k = scale * (-1.0 / (n * s))
+                shift = k * dsum
+                coef = k.mul_(inv_std).mul_(dweight)
+                if s == 1:
+                    dx = torch.addcmul(shift, xc, coef, out=tmp).addcmul_(d, scale)
+                else:
+                    dx = torch.addcmul(_spread(shift, s).view(c, s), xc, _spread(coef, s).view(c, s), out=tmp)
+                    dx = dx.addcmul_(d, scale.view(c, 1))
+                dx = dx.view(x.shape)
+        return dx, dweight if need_w else None, dsum if need_b else None, None, None, None, None
 
 
-class _RowNorm(torch.autograd.Function):
-    """Layer norm on the (rows, K) view, weight and bias of shape (K,)."""
+def _neg_row_mean(t: Tensor, wn: Tensor | None) -> Tensor:
+    """``-mean(t * w)`` over each row of a (rows, K) tensor, kept as (rows, 1), given ``wn = -w / K``
+    as a (K, 1) column (a matrix-vector product: no product tensor); without weight ``-mean(t)``."""
+    return t.mean(1, keepdim=True).neg_() if wn is None else torch.mm(t, wn)
+
+
+class _LayerNormTrain(torch.autograd.Function):
+    """Layer norm on the (rows, K) view; weight and bias flattened to (K,)."""
 
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, rows: int, k: int
     ) -> Tensor:
         x2 = x.reshape(rows, k)
-        xc = x2 - x2.mean(1, keepdim=True)
-        inv_std = torch.linalg.vector_norm(xc, dim=1, keepdim=True).square_().div_(k).add_(eps).rsqrt_()
-        out = xc * inv_std
-        if weight is not None and bias is not None:
-            torch.addcmul(bias.reshape(k), out, weight.reshape(k), out=out)
-        elif weight is not None:
-            out.mul_(weight.reshape(k))
+        out = _new_like(x)
+        o2 = out.view(rows, k)
+        mean = x2.mean(1, keepdim=True)
+        torch.sub(x2, mean, out=o2)  # xc, computed in the output buffer (note 3)
+        inv_std = torch.rsqrt(torch.linalg.vector_norm(o2, dim=1, keepdim=True).square_().div_(k).add_(eps))
+        o2.mul_(inv_std)  # xhat
+        w = None if weight is None else weight.reshape(k)
+        if w is not None and bias is not None:
+            torch.addcmul(bias.reshape(k), o2, w, out=o2)
+        elif w is not None:
+            o2.mul_(w)
         elif bias is not None:
-            out.add_(bias.reshape(k))
-        ctx.save_for_backward(x, weight, bias, xc, inv_std)
-        ctx.eps = eps
-        return out.view(x.shape)
+            o2.add_(bias.reshape(k))
+        ctx.save_for_backward(x, weight, bias, mean, inv_std)
+        ctx.eps, ctx.dims = eps, (rows, k)
+        return out
 
     @staticmethod
     def backward(ctx: Any, dout: Tensor):  # type: ignore[override]
-        x, weight, bias, xc, inv_std = ctx.saved_tensors
-        rows, k = xc.shape
+        x, weight, bias, mean, inv_std = ctx.saved_tensors
+        rows, k = ctx.dims
         if torch.is_grad_enabled():
-            grads = _double_backward((x, weight, bias), dout, ctx.eps, (rows, k), (1,), (k,))
+            grads = _double_backward((x, weight, bias), dout, ctx.eps, (rows, 1, k, 1), (2, 3), (1, 1, k, 1))
             return (*grads, None, None, None)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        da = dout.reshape(rows, k)
-        w = weight.reshape(k) if weight is not None else None
-        dbias = da.sum(0).reshape(bias.shape) if need_b else None
+        d = dout.reshape(rows, k)
+        dbias = d.sum(0).view(bias.shape) if need_b else None
         dweight = dx = None
-        if need_w or need_x:
-            tmp = da * xc
-            if need_w:
-                dweight = (inv_std.view(rows) @ tmp).reshape(weight.shape)  # sum_rows dout * xhat
+        if need_x or need_w:
+            x2 = x.reshape(rows, k)
+            # dout * xc, xc = x - mean recomputed here instead of kept from the forward pass (note 3)
+            tmp = torch.sub(x2, mean).mul_(d)
+            if need_w:  # sum over rows of dout * xhat, a vector-matrix product
+                dweight = (inv_std.view(1, rows) @ tmp).view(weight.shape)
             if need_x:
-                # dx = inv * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dout * w,
-                # xhat = xc * inv: the coefficient of xc in the bracket is inv^2 * mean(dxhat * xc)
-                if w is None:
-                    mean_d, mean_dx = da.sum(1, keepdim=True), tmp.sum(1, keepdim=True)
+                # dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dout * w, means
+                # over the row. With a = mean(dxhat) and c = inv_std^2 * mean(dxhat * xc), and x - mean
+                # written out so that no xc buffer is needed:
+                #     dx = inv_std * (dout * w + (c * mean - a) - c * x)
+                wn = None if weight is None else weight.reshape(k, 1) * (-1.0 / k)
+                neg_a = _neg_row_mean(d, wn)
+                neg_c = _neg_row_mean(tmp, wn).mul_(inv_std).mul_(inv_std)
+                shift = torch.addcmul(neg_a, neg_c, mean, value=-1.0)  # c * mean - a
+                if weight is None:
+                    dx = torch.add(d, shift, out=tmp)
                 else:
-                    mean_d, mean_dx = (da @ w).unsqueeze(1), (tmp @ w).unsqueeze(1)
-                mean_d.div_(-k)
-                mean_dx.mul_(inv_std * inv_std).div_(k)
-                dx = torch.addcmul(mean_d, xc, mean_dx, value=-1.0, out=tmp)
-                dx = dx.add_(da) if w is None else dx.addcmul_(da, w)
-                dx = dx.mul_(inv_std).view(x.shape)
+                    dx = torch.addcmul(shift, d, weight.reshape(k), out=tmp)
+                dx = dx.addcmul_(x2, neg_c).mul_(inv_std).view(x.shape)
         return dx, dweight, dbias, None, None, None
 
 
-def _rowdot(t: Tensor, w: Tensor) -> Tensor:
-    """sum_j t[a, g, j] * w[g, j] -> (A, G); a matrix-vector product when G = 1."""
-    if t.shape[1] == 1:
-        return (t.reshape(t.shape[0], -1) @ w.reshape(-1)).unsqueeze(1)
-    return (t * w).sum(-1)
+class _GroupNormTrain(torch.autograd.Function):
+    """Group norm on the (A, G, J * S) view; weight and bias (G, J), the same for all a and s."""
 
-
-def _colsum_weighted(t: Tensor, c: Tensor) -> Tensor:
-    """sum_a t[a, g, j] * c[a, g] -> (G, J); a vector-matrix product when G = 1."""
-    if t.shape[1] == 1:
-        return (c.reshape(-1) @ t.reshape(t.shape[0], -1)).unsqueeze(0)
-    return (t * c.unsqueeze(-1)).sum(0)
-
-
-class _GroupwiseNorm(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, view: tuple[int, int, int, int]
-    ):
-        a, g, j, s = view
-        flat = x.reshape(a, g, j * s)
-        mean = flat.mean(-1, keepdim=True)
-        xc = (flat - mean).view(view)
-        sq = torch.linalg.vector_norm(xc.view(a, g, j * s), dim=-1)
-        inv_std = torch.rsqrt(sq * sq / (j * s) + eps).view(a, g, 1, 1)
-        pv = (1, g, j, 1)
-        scale = inv_std if weight is None else inv_std * weight.view(pv)  # (A, G, J, 1)
-        out = torch.mul(xc, scale) if bias is None else torch.addcmul(bias.view(pv), xc, scale)
-        ctx.save_for_backward(x, weight, bias, xc, inv_std)
-        ctx.eps = eps
-        return out.view(x.shape)
+        ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, a: int, g: int, j: int, s: int
+    ) -> Tensor:
+        size = j * s  # entries per group
+        x3 = x.reshape(a, g, size)
+        out = _new_like(x)
+        o3 = out.view(a, g, size)
+        mean = x3.mean(2, keepdim=True)
+        torch.sub(x3, mean, out=o3)  # xc, computed in the output buffer (note 3)
+        inv_std = torch.rsqrt(torch.linalg.vector_norm(o3, dim=2, keepdim=True).square_().div_(size).add_(eps))
+        o3.mul_(inv_std)  # xhat
+        # weight and bias as (G, J * S) blocks (note 2)
+        w = None if weight is None else _spread(weight.reshape(g, j), s)
+        if w is not None and bias is not None:
+            torch.addcmul(_spread(bias.reshape(g, j), s), o3, w, out=o3)
+        elif w is not None:
+            o3.mul_(w)
+        elif bias is not None:
+            o3.add_(_spread(bias.reshape(g, j), s))
+        ctx.save_for_backward(x, weight, bias, mean, inv_std, w)
+        ctx.eps, ctx.dims = eps, (a, g, j, s)
+        return out
 
     @staticmethod
     def backward(ctx: Any, dout: Tensor):  # type: ignore[override]
-        x, weight, bias, xc, inv_std = ctx.saved_tensors
-        a, g, j, s = xc.shape
-        pv = (1, g, j, 1)
+        x, weight, bias, mean, inv_std, w = ctx.saved_tensors
+        a, g, j, s = ctx.dims
         if torch.is_grad_enabled():
-            grads = _double_backward((x, weight, bias), dout, ctx.eps, (a, g, j, s), (2, 3), pv)
-            return (*grads, None, None)
+            grads = _double_backward((x, weight, bias), dout, ctx.eps, (a, g, j, s), (2, 3), (1, g, j, 1))
+            return (*grads, None, None, None, None, None)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        da = dout.reshape(a, g, j, s)
-        inv = inv_std.view(a, g)
-        dsum = da.sum(3) if s > 1 else da.view(a, g, j)  # (A, G, J): sums over S
-        dbias = dsum.sum(0).reshape(bias.shape) if need_b else None
+        size = j * s
+        d = dout.reshape(a, g, size)
+        # sums over the S positions of each channel, per (a, g, j): of dout, then of dout * xc
+        dsum = d.view(a, g, j) if s == 1 else d.view(a, g, j, s).sum(3)
+        dbias = dsum.sum(0).view(bias.shape) if need_b else None
         dweight = dx = None
-        if need_w or need_x:
-            tmp = da * xc
-            tsum = tmp.sum(3) if s > 1 else tmp.view(a, g, j)  # sums over S of dout * xc
-            if need_w:
-                dweight = _colsum_weighted(tsum, inv).reshape(weight.shape)
+        if need_x or need_w:
+            x3 = x.reshape(a, g, size)
+            tmp = torch.sub(x3, mean).mul_(d)  # xc recomputed, not kept from the forward pass (note 3)
+            tsum = tmp.view(a, g, j) if s == 1 else tmp.view(a, g, j, s).sum(3)
+            if need_w:  # sum over a of tsum * inv_std: the sum of dout * xhat
+                dweight = (tsum * inv_std).sum(0).view(weight.shape)
             if need_x:
-                # dx = inv * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dout * weight
-                msize = j * s
+                # as in _LayerNormTrain.backward, with means over the group: sums over j of the
+                # per-channel sums dsum and tsum, small (A, G, J) tensors
                 if weight is None:
-                    mean_d = dsum.sum(-1) / msize
-                    mean_dx = inv * tsum.sum(-1) / msize
+                    neg_a, neg_c = dsum.sum(2, keepdim=True).div_(-size), tsum.sum(2, keepdim=True).div_(-size)
                 else:
-                    mean_d = _rowdot(dsum, weight.view(g, j)) / msize
-                    mean_dx = inv * _rowdot(tsum, weight.view(g, j)) / msize
-                mean_d, mean_dx = mean_d.view(a, g, 1, 1), mean_dx.view(a, g, 1, 1)
-                scale = inv_std if weight is None else inv_std * weight.view(pv)
-                dx = torch.addcmul(-inv_std * mean_d, xc, inv_std * inv_std * mean_dx, value=-1.0, out=tmp)
-                dx.addcmul_(da, scale)
-                dx = dx.view(x.shape)
-        return dx, dweight, dbias, None, None
+                    wn = weight.reshape(g, j) * (-1.0 / size)
+                    neg_a, neg_c = (dsum * wn).sum(2, keepdim=True), (tsum * wn).sum(2, keepdim=True)
+                neg_c.mul_(inv_std).mul_(inv_std)
+                shift = torch.addcmul(neg_a, neg_c, mean, value=-1.0)  # c * mean - a
+                if w is None:
+                    dx = torch.add(d, shift, out=tmp)
+                else:
+                    dx = torch.addcmul(shift, d, w, out=tmp)
+                dx = dx.addcmul_(x3, neg_c).mul_(inv_std).view(x.shape)
+        return dx, dweight, dbias, None, None, None, None, None
 
 
 # ----------------------------------------------------------------------------- batch norm
@@ -344,15 +414,14 @@ def batch_norm(
     running_var = _check_optional(running_var, "running_var", (c,))
     weight = _check_optional(weight, "weight", (c,))
     bias = _check_optional(bias, "bias", (c,))
-    momentum = check_probability(momentum, "momentum")
+    momentum = _check_momentum(momentum)
     eps = _check_eps(eps)
     if not isinstance(training, bool):
         raise TypeError(f"training must be a bool, got {type(training).__name__}")
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var must both be tensors or both be None")
-    param_shape = (1, c, 1)
     n = x.shape[0]
-    x3 = (n, c, x.numel() // (n * c) if n * c else 0)
+    s = x.numel() // (n * c) if n * c else 0
     if not training:
         if running_mean is None:
             raise ValueError("running_mean is None: eval mode (training=False) needs running statistics")
@@ -362,21 +431,26 @@ def batch_norm(
         shift = -running_mean * scale
         if bias is not None:
             shift = shift + bias
-        out = torch.addcmul(shift.reshape(param_shape), x.reshape(x3), scale.reshape(param_shape))
-        return out.reshape(x.shape), running_mean, running_var
-    m = x3[0] * x3[2]
+        if s == 1:
+            out = torch.addcmul(shift, x.reshape(n, c), scale)
+        else:  # (C, S) blocks: see note 2 above _BatchNormTrain
+            out = torch.addcmul(_spread(shift, s).view(c, s), x.reshape(n, c, s), _spread(scale, s).view(c, s))
+        return out.view(x.shape), running_mean, running_var
+    m = n * s
     if m < 2:
         raise ValueError(
             "x must hold more than one value per channel for batch norm in training "
             f"(batch size times spatial size), got shape {tuple(x.shape)}"
         )
-    out, mean, var = _BatchNormTrain.apply(x, weight, bias, eps)
+    out, mean, var = _BatchNormTrain.apply(x, weight, bias, eps, n, c, s)
     if running_mean is None:
         return out, None, None
     with torch.no_grad():
         # lerp(a, b, t) = a + t * (b - a) = (1 - t) * a + t * b
-        new_mean = torch.lerp(running_mean, mean.to(running_mean.dtype), momentum)
-        new_var = torch.lerp(running_var, var.to(running_var.dtype) * (m / (m - 1)), momentum)
+        if mean.dtype != running_mean.dtype:
+            mean, var = mean.to(running_mean.dtype), var.to(running_var.dtype)
+        new_mean = torch.lerp(running_mean, mean, momentum)
+        new_var = torch.lerp(running_var, var.mul_(m / (m - 1)), momentum)
     return out, new_mean, new_var
 
 
@@ -384,6 +458,8 @@ def batch_norm(
 
 
 def _as_shape(normalized_shape: Any) -> tuple[int, ...]:
+    if type(normalized_shape) is tuple and all(type(s) is int and s > 0 for s in normalized_shape) and normalized_shape:
+        return normalized_shape  # fast path: what LayerNorm stores
     if isinstance(normalized_shape, (int,)) and not isinstance(normalized_shape, bool):
         shape: Sequence[Any] = (normalized_shape,)
     elif isinstance(normalized_shape, (tuple, list, torch.Size)):
@@ -429,7 +505,7 @@ def layer_norm(
     eps = _check_eps(eps)
     feat = math.prod(shape)
     rows = x.numel() // feat if feat else 0
-    return _RowNorm.apply(x, weight, bias, eps, rows, feat)
+    return _LayerNormTrain.apply(x, weight, bias, eps, rows, feat)
 
 
 # ----------------------------------------------------------------------------- group norm
@@ -466,7 +542,7 @@ def group_norm(
     bias = _check_optional(bias, "bias", (c,))
     eps = _check_eps(eps)
     s = x.numel() // (n * c) if n * c else 0
-    return _GroupwiseNorm.apply(x, weight, bias, eps, (n, g, c // g, s))
+    return _GroupNormTrain.apply(x, weight, bias, eps, n, g, c // g, s)
 
 
 def instance_norm(

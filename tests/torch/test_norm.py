@@ -1,8 +1,12 @@
 """reglib.torch.norm against torch's built-in normalization layers (float64), gradcheck."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from reglib.torch import norm
@@ -309,6 +313,105 @@ def test_non_contiguous_inputs_match_torch():
     torch.testing.assert_close(out, ref, **TOL)
     d = _randn(7, 3, g=g).T
     torch.testing.assert_close(torch.autograd.grad(out, xt, d)[0], torch.autograd.grad(ref, xt, d)[0], **TOL)
+
+
+# ----------------------------------------------------------------------------- shapes, affine maps and layouts at random
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kind=st.sampled_from(["batch", "layer", "group"]),
+    n=st.integers(1, 5),
+    c_per_group=st.integers(1, 4),
+    groups=st.integers(1, 3),
+    spatial=st.sampled_from([(), (1,), (3,), (2, 3)]),
+    use_w=st.booleans(),
+    use_b=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_random_shapes_match_torch(kind, n, c_per_group, groups, spatial, use_w, use_b, seed):
+    """Outputs and all three gradients equal torch's on random shapes: every branch of the
+    kernels (S = 1 or not, one group or several, each affine combination) against the oracle."""
+    g = _gen(seed)
+    c = c_per_group * groups
+    shape = (n, c, *spatial)
+    if kind == "batch" and n * math.prod(spatial) < 2:
+        shape = (n + 1, c, *spatial)  # batch norm in training needs two values per channel
+    # torch refuses a group of one value (F.group_norm goes through its batch norm)
+    assume(kind != "group" or c_per_group * math.prod(spatial) > 1)
+    pshape = shape[1:] if kind == "layer" else (c,)
+    x = _randn(*shape, g=g, scale=2.0, shift=1.0, grad=True)
+    w = _randn(*pshape, g=g, shift=1.0, grad=True) if use_w else None
+    b = _randn(*pshape, g=g, grad=True) if use_b else None
+    if kind == "batch":
+        out, ref = norm.batch_norm(x, None, None, w, b, True), F.batch_norm(x, None, None, w, b, True)
+        out = out[0]
+    elif kind == "layer":
+        out, ref = norm.layer_norm(x, pshape, w, b), F.layer_norm(x, pshape, w, b)
+    else:
+        # torch 2.13's group-norm backward needs a weight when there is a bias (see above)
+        wt = torch.ones(c, dtype=D) if (w is None and b is not None) else w
+        out, ref = norm.group_norm(x, groups, w, b), F.group_norm(x, groups, wt, b)
+    torch.testing.assert_close(out, ref, **TOL)
+    inputs = [t for t in (x, w, b) if t is not None]
+    dout = _randn(*shape, g=g)
+    for a, t in zip(torch.autograd.grad(out, inputs, dout), torch.autograd.grad(ref, inputs, dout)):
+        torch.testing.assert_close(a, t, **TOL)
+
+
+def test_outputs_take_in_place_ops_and_expanded_gradients():
+    """The outputs are tensors of their own (an in-place ReLU after the layer works, as after
+    torch's), and an upstream gradient with zero strides (from .sum()) is handled."""
+    g = _gen(17)
+    x = _randn(4, 6, 3, 3, g=g, scale=2.0, shift=1.0, grad=True)
+    pairs = [
+        (norm.BatchNorm(6).double(), nn.BatchNorm2d(6).double()),
+        (norm.LayerNorm((3, 3)).double(), nn.LayerNorm((3, 3)).double()),
+        (norm.GroupNorm(3, 6).double(), nn.GroupNorm(3, 6).double()),
+        (norm.InstanceNorm(6).double(), nn.InstanceNorm2d(6, affine=True).double()),
+    ]
+    for mine, ref in pairs:
+        _copy_affine(mine, _randn(*mine.weight.shape, g=g, shift=1.0), _randn(*mine.bias.shape, g=g))
+        _copy_affine(ref, mine.weight, mine.bias)
+        for train in (True, False):
+            mine.train(train)
+            ref.train(train)
+            if not train and isinstance(mine, norm.InstanceNorm):
+                continue  # torch's InstanceNorm in eval without running stats is the same map
+            ours = torch.autograd.grad(mine(x).relu_().sum(), (x, mine.weight, mine.bias))
+            theirs = torch.autograd.grad(ref(x).relu_().sum(), (x, ref.weight, ref.bias))
+            for a, t in zip(ours, theirs):
+                torch.testing.assert_close(a, t, **TOL)
+
+
+@pytest.mark.parametrize("kind", ["batch", "layer", "group"])
+def test_float32_gradients_far_from_zero_mean_as_accurate_as_torch(kind):
+    """With a mean 100 standard deviations away from 0, float32 gradients stay as close to the
+    float64 ones as torch's own float32 gradients (the backward passes recompute x - mean or
+    keep it; they never subtract two large sums of dout * x)."""
+    g = _gen(18)
+    shape = (16, 8, 4, 4)
+    x64 = _randn(*shape, g=g, scale=1.0, shift=100.0)
+    d64 = _randn(*shape, g=g)
+    w64, b64 = _randn(8, g=g, shift=1.0), _randn(8, g=g)
+
+    def grads(fn, dtype):
+        x, w, b = (t.to(dtype).requires_grad_(True) for t in (x64, w64, b64))
+        return [t.double() for t in torch.autograd.grad(fn(x, w, b), (x, w, b), d64.to(dtype))]
+
+    if kind == "batch":
+        mine, ref = (lambda x, w, b: norm.batch_norm(x, None, None, w, b, True)[0]), (
+            lambda x, w, b: F.batch_norm(x, None, None, w, b, True)
+        )
+    elif kind == "layer":
+        w64, b64 = _randn(4, 4, g=g, shift=1.0), _randn(4, 4, g=g)
+        mine, ref = (lambda x, w, b: norm.layer_norm(x, (4, 4), w, b)), (lambda x, w, b: F.layer_norm(x, (4, 4), w, b))
+    else:
+        mine, ref = (lambda x, w, b: norm.group_norm(x, 2, w, b)), (lambda x, w, b: F.group_norm(x, 2, w, b))
+    exact = grads(ref, D)
+    for ours, theirs, e in zip(grads(mine, torch.float32), grads(ref, torch.float32), exact):
+        err_ours, err_torch = (ours - e).abs().max().item(), (theirs - e).abs().max().item()
+        assert err_ours <= 2 * err_torch + 1e-6 * e.abs().max().item(), (err_ours, err_torch)
 
 
 # ----------------------------------------------------------------------------- bad input
