@@ -26,33 +26,42 @@ read or write a whole input-sized tensor ("full passes": each one streams the da
 memory once more; a fused torch kernel counts as one, though inside it reads its inputs
 about twice).
 
-Measured on this project's 2-core machine with one torch thread, ``--repeats 31``, the machine
-shared with other jobs (load average 1.1-1.4), CPU-time ratios for forward + backward:
+Measured on this project's 2-core machine with one torch thread, the machine shared with
+other jobs (load average 1.1-2.0). CPU-time ratios reglib / torch for forward + backward:
+"before" is the previous version of reglib.torch.norm and "after" this one, timed side by
+side against torch in the same processes (several runs, which vary by about +-0.2x; issue 4
+had recorded 2.2x, 3.5x, 1.7x and 2.5x for the previous version), then the op counts of
+``--profile``:
 
-    case                          before    after    tensor ops / full passes per step (reglib vs torch)
-    BatchNorm1d (256, 512)        2.2x      ~1.7x    ~30 / 10 vs 2 fused kernels
-    LayerNorm   (256, 512)        3.5x      ~2.3x    ~30 / 14 vs 2 fused kernels
-    BatchNorm2d (32, 64, 16, 16)  1.7x      ~1.3x    ~35 / 9  vs 2 fused kernels
-    GroupNorm/8 (32, 64, 16, 16)  2.5x      ~2.3x    ~35 / 12 vs 2 fused kernels
+    case                          before     after      tensor ops / full passes per step
+                                                        reglib        torch
+    BatchNorm1d (256, 512)        1.9-2.0x   1.6-1.9x   21 / 10       3 / 2
+    LayerNorm   (256, 512)        3.2-3.4x   2.4-2.6x   22 / 14       2 / 2
+    BatchNorm2d (32, 64, 16, 16)  1.7x       1.2-1.6x   27 / 9        3 / 2
+    GroupNorm/8 (32, 64, 16, 16)  2.8-2.9x   2.1-2.5x   27 / 12       2 / 2
 
-("before": the previous version of reglib.torch.norm, as recorded in issue 4; the runs vary
-by about +-0.2x from one to the next.) Why batch norm on images reaches the target and the
-others do not: torch's fused kernels read x about twice in the forward pass (statistics,
-then output) and dout and x about twice in the backward pass, keeping a row or channel in
-cache between the two, and write each result once. From primitives, every statistic and every
-elementwise step is a separate pass over memory: the stable (two-pass) statistics already
-take three (mean, x - mean, its norm), the output two more (scale by the per-row
-1/std, then the affine map: a per-row and a per-column factor cannot share one vectorized
-op), and the closed-form backward seven to nine (x - mean again, dout * (x - mean), the
-column sums for the parameter gradients, the row sums for the two means, then three
-elementwise passes for dx). On the (256, 512) tensors, which fit in the 2 MB L2 cache, each
-pass is cheap but each of the ~30 ops also costs a few microseconds of dispatch, which is
-as much again as torch's whole kernel time on small inputs. torch's batch norm on images
-is itself slow on CPU (its channel-wise reductions are not fused as well), so there the
-primitives come within the target; layer and group norm, where torch's kernels are best,
-stay at about 2x-2.5x. torch.var_mean, which would give both statistics in one call, is no
-way out: its CPU kernel (Welford's update) took ~1.2 ms on (256, 512) against ~15 us for a
-sum.
+Only batch norm on images meets the 1.5x target, and not in every run. Why the others do
+not: torch's fused CPU kernels (aten/src/ATen/native/cpu/layer_norm_kernel.cpp,
+group_norm_kernel.cpp) go over x twice in the forward pass (the row's or group's moments,
+then its output) and over dout and x twice in the backward pass (their sums, then dx), one
+row or group at a time so that the second visit finds it in cache, and write each result
+once. From primitives every statistic and every elementwise step is a pass of its own over
+memory. The stable (two-pass) statistics already take three (mean, x - mean, its norm); the
+output two more (the per-row 1/std, then the affine map: a per-row and a per-column factor
+cannot share one vectorized op, see the notes in reglib/torch/norm.py); the closed-form
+backward seven to nine (x - mean again and dout * (x - mean), the column sums for the
+parameter gradients, the row sums for the two means, three elementwise passes for dx). That
+is 14 passes for layer norm and 12 for group norm against torch's two kernels, and the two
+that write into freshly allocated memory (the output, the gradient) cost the most, as they
+do for torch. On the (256, 512) tensors, 512 KB each, which mostly stay in the 2 MB L2
+cache, each pass is cheap (15-40 us) but the ~25 ops and the autograd Function also cost a
+few microseconds each: on a (4, 8) tensor, where the arithmetic is nothing, reglib's layer
+norm takes ~0.2 ms more than torch's per forward + backward, about half of torch's whole
+time on (256, 512). torch's own batch norm is comparatively slow on CPU (BatchNorm1d on
+(256, 512) takes ~0.65 ms forward + backward, its LayerNorm on the same tensor 0.3-0.45 ms),
+which is why the batch norms come closest. torch.var_mean, which would give both statistics
+in one call, is no way out: its CPU kernel (Welford's update) took ~1.2 ms on (256, 512),
+against ~15 us for a sum.
 """
 
 from __future__ import annotations
@@ -61,7 +70,6 @@ import argparse
 import os
 import statistics
 import time
-from collections import Counter
 from typing import Callable
 
 import torch

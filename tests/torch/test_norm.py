@@ -315,7 +315,7 @@ def test_non_contiguous_inputs_match_torch():
     torch.testing.assert_close(torch.autograd.grad(out, xt, d)[0], torch.autograd.grad(ref, xt, d)[0], **TOL)
 
 
-# ----------------------------------------------------------------------------- shapes, affine maps and layouts at random
+# ----------------------------------------------------------------------------- random shapes, affine maps, layouts
 
 
 @settings(max_examples=40, deadline=None)
