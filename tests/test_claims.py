@@ -30,6 +30,9 @@ CLAIMS_BY_CHAPTER: dict[str, list[str]] = {
     # Part III: Stochastic regularization
     "book/dropout/dropout.ipynb": ["C19", "C20", "C41"],
     "book/dropout/dropout_variants.ipynb": ["C21"],
+    "book/dropout/bayesian_dropout.ipynb": ["C22", "C23"],
+    "book/dropout/dropout_batchnorm.ipynb": ["C24"],
+    "book/dropout/stochastic_depth.ipynb": ["C37"],
     # Part IV: Normalization
     "book/normalization/batch_norm.ipynb": ["C25"],
 }
