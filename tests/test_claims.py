@@ -35,6 +35,9 @@ CLAIMS_BY_CHAPTER: dict[str, list[str]] = {
     "book/dropout/stochastic_depth.ipynb": ["C37"],
     # Part IV: Normalization
     "book/normalization/batch_norm.ipynb": ["C25"],
+    "book/normalization/layer_group_norm.ipynb": ["C26", "C27"],
+    # C18 here: what is new for spectral normalization (rho as a normalizer, conv weights reshaped)
+    "book/normalization/spectral_norm.ipynb": ["C18", "C28"],
 }
 
 STUB_TEXT = "This chapter is being written."
