@@ -25,7 +25,8 @@ from torch import Tensor, nn
 
 from reglib._validation import check_int, check_probability
 from reglib.torch import dropout as _dropout
-from reglib.torch.dropout import _check_generator, _check_tensor, _check_training, _noise, _probability
+from reglib.torch._checks import check_float_tensor
+from reglib.torch.dropout import _check_generator, _check_training, _noise, _probability
 
 __all__ = [
     "drop_path",
@@ -68,7 +69,7 @@ def drop_path(
         x: ``(N, *)``; the mask has shape ``(N, 1, ..., 1)`` (``(1, ..., 1)`` for ``"batch"``);
         out: ``x.shape``.
     """
-    x = _check_tensor(x)
+    x = check_float_tensor(x)
     drop_prob = _probability(drop_prob, "drop_prob")
     if not isinstance(scale_by_keep, bool):
         raise TypeError(f"scale_by_keep must be a bool, got {type(scale_by_keep).__name__}")
@@ -139,7 +140,7 @@ def stochastic_depth(
     Shape:
         x: ``(N, *)``; ``branch(x)`` must have ``x``'s shape; out: ``x.shape``.
     """
-    x = _check_tensor(x)
+    x = check_float_tensor(x)
     survival_prob = check_probability(survival_prob, "survival_prob")
     _check_choice(scaling, "scaling", _SCALINGS)
     _check_choice(mode, "mode", _MODES)

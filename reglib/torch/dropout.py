@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reglib._validation import check_int, check_probability, check_scalar
+from reglib.torch._checks import check_float_tensor
 
 __all__ = [
     "dropout_mask",
@@ -49,14 +50,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def _check_tensor(x: Any, name: str = "x") -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    return x
 
 
 def _check_training(training: Any) -> bool:
@@ -137,7 +130,7 @@ def apply_mask(x: Tensor, mask: Tensor, keep_prob: float) -> Tensor:
     Shape:
         x: any; mask: boolean (or 0/1), broadcastable to ``x.shape``; out: ``x.shape``.
     """
-    x = _check_tensor(x)
+    x = check_float_tensor(x)
     if not isinstance(mask, Tensor):
         raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
     keep_prob = check_probability(keep_prob, "keep_prob")
@@ -168,7 +161,7 @@ def dropout(
     Shape:
         x: any shape; out: ``x.shape``.
     """
-    x = _check_tensor(x)
+    x = check_float_tensor(x)
     drop_prob = _probability(drop_prob, "drop_prob")
     if not _check_training(training) or drop_prob == 0.0:
         return x
@@ -188,7 +181,7 @@ def spatial_dropout(
     Shape:
         x: ``(N, C, *)`` with at least one position dimension; out: ``x.shape``.
     """
-    x = _check_tensor(x)
+    x = check_float_tensor(x)
     if x.ndim < 3:
         raise ValueError(f"x must have shape (N, C, *) with at least 3 dimensions, got {tuple(x.shape)}")
     drop_prob = _probability(drop_prob, "drop_prob")
@@ -210,7 +203,7 @@ def gaussian_dropout(
     Shape:
         x: any shape; out: ``x.shape``.
     """
-    x = _check_tensor(x)
+    x = check_float_tensor(x)
     drop_prob = _probability(drop_prob, "drop_prob", include_one=False)
     if not _check_training(training) or drop_prob == 0.0:
         return x
@@ -238,15 +231,15 @@ def dropconnect_linear(
         x: ``(*, in)``; weight: ``(out, in)`` (torch's layout); bias: ``(out,)`` or None;
         y: ``(*, out)``.
     """
-    x = _check_tensor(x)
-    weight = _check_tensor(weight, "weight")
+    x = check_float_tensor(x)
+    weight = check_float_tensor(weight, "weight")
     if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ValueError(
             f"weight must have shape (out, in) with in = x.shape[-1]; got weight {tuple(weight.shape)}, "
             f"x {tuple(x.shape)}"
         )
     if bias is not None:
-        bias = _check_tensor(bias, "bias")
+        bias = check_float_tensor(bias, "bias")
         if bias.shape != (weight.shape[0],):
             raise ValueError(f"bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
     drop_prob = _probability(drop_prob, "drop_prob")
@@ -273,7 +266,7 @@ def locked_dropout(
         x: ``(T, N, F)`` (``batch_first=False``, ``nn.LSTM``'s default) or ``(N, T, F)``;
         the mask has shape ``(1, N, F)`` or ``(N, 1, F)``; out: ``x.shape``.
     """
-    x = _check_tensor(x)
+    x = check_float_tensor(x)
     if x.ndim != 3:
         raise ValueError(f"x must have 3 dimensions (T, N, F) or (N, T, F), got shape {tuple(x.shape)}")
     if not isinstance(batch_first, bool):
@@ -387,7 +380,7 @@ def vd_kl_approx(log_alpha: Tensor) -> Tensor:
     Shape:
         log_alpha: any shape; out: same shape (sum it for the layer's KL).
     """
-    log_alpha = _check_tensor(log_alpha, "log_alpha")
+    log_alpha = check_float_tensor(log_alpha, "log_alpha")
     return _K1 - _K1 * torch.sigmoid(_K2 + _K3 * log_alpha) + 0.5 * F.softplus(-log_alpha)
 
 
@@ -517,7 +510,7 @@ def mc_dropout_predict(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    x = _check_tensor(x)
+    x = check_float_tensor(x)
     n_samples = check_int(n_samples, "n_samples", min_value=1)
     generator = _check_generator(generator)
     modes = [(m, m.training) for m in model.modules()]

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from reglib._validation import check_int, check_probability, check_scalar
+from reglib.torch._checks import check_float_tensor
 
 __all__ = [
     "batch_norm",
@@ -52,18 +53,10 @@ __all__ = [
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_tensor(x: Any, name: str) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    return x
-
-
 def _check_optional(t: Any, name: str, shape: tuple[int, ...]) -> Tensor | None:
     if t is None:
         return None
-    t = _check_tensor(t, name)
+    t = check_float_tensor(t, name)
     if t.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got shape {tuple(t.shape)}")
     return t
@@ -410,7 +403,7 @@ def batch_norm(
         ValueError: bad shapes, ``eps <= 0``, ``momentum`` outside [0, 1], or training with
             one value per channel (``M == 1``, a batch of one row).
     """
-    x = _check_tensor(x, "x")
+    x = check_float_tensor(x, "x")
     if x.ndim not in (2, 3, 4):
         raise ValueError(f"x must have 2, 3 or 4 dimensions (N, C, *), got shape {tuple(x.shape)}")
     c = x.shape[1]
@@ -497,7 +490,7 @@ def layer_norm(
     Shape:
         x: ``(*, *normalized_shape)``; weight, bias: ``normalized_shape``. out: like x.
     """
-    x = _check_tensor(x, "x")
+    x = check_float_tensor(x, "x")
     shape = _as_shape(normalized_shape)
     k = len(shape)
     if x.ndim < k or tuple(x.shape[x.ndim - k :]) != shape:
@@ -535,7 +528,7 @@ def group_norm(
     Raises:
         ValueError: if ``num_groups`` does not divide C.
     """
-    x = _check_tensor(x, "x")
+    x = check_float_tensor(x, "x")
     if x.ndim < 2:
         raise ValueError(f"x must have shape (N, C, *) with at least 2 dimensions, got shape {tuple(x.shape)}")
     n, c = x.shape[0], x.shape[1]
@@ -564,7 +557,7 @@ def instance_norm(
     Raises:
         ValueError: with a single spatial position (the variance would be 0).
     """
-    x = _check_tensor(x, "x")
+    x = check_float_tensor(x, "x")
     if x.ndim < 3:
         raise ValueError(
             f"x must have shape (N, C, *spatial) with at least 3 dimensions, got shape {tuple(x.shape)}"

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from reglib._validation import check_finite, check_groups, check_ndim, check_probability, check_scalar
+from reglib._validation import check_groups, check_ndim, check_probability, check_scalar
+from reglib.torch._checks import check_float_tensor
 
 __all__ = [
     "l1",
@@ -44,15 +45,6 @@ __all__ = [
     "apply_max_norm_",
     "soft_threshold",
 ]
-
-
-def _tensor(w: object, name: str) -> Tensor:
-    if not isinstance(w, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(w).__name__}")
-    if not torch.is_floating_point(w):
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {w.dtype}")
-    check_finite(w, name)
-    return w
 
 
 def _lam(lam: float, name: str = "lam") -> float:
@@ -76,7 +68,7 @@ def l1(w: Tensor, lam: float) -> Tensor:
         TypeError: if ``w`` is not a floating tensor or ``lam`` not a real number.
         ValueError: if ``lam < 0`` or NaN/inf appear.
     """
-    w = _tensor(w, "w")
+    w = check_float_tensor(w, "w", finite=True)
     return _lam(lam) * w.abs().sum()
 
 
@@ -96,7 +88,7 @@ def l2(w: Tensor, lam: float) -> Tensor:
     Raises:
         TypeError, ValueError: as for :func:`l1`.
     """
-    w = _tensor(w, "w")
+    w = check_float_tensor(w, "w", finite=True)
     return 0.5 * _lam(lam) * w.pow(2).sum()
 
 
@@ -117,7 +109,7 @@ def elastic_net(w: Tensor, lam: float, l1_ratio: float) -> Tensor:
     Raises:
         TypeError, ValueError: as for :func:`l1`, and for ``l1_ratio`` outside ``[0, 1]``.
     """
-    w = _tensor(w, "w")
+    w = check_float_tensor(w, "w", finite=True)
     lam = _lam(lam)
     a = check_probability(l1_ratio, "l1_ratio")
     return lam * (a * w.abs().sum() + 0.5 * (1.0 - a) * w.pow(2).sum())
@@ -145,7 +137,7 @@ def group_lasso(w: Tensor, groups: Sequence[object], lam: float) -> Tensor:
         TypeError, ValueError: for a bad ``w`` or ``lam``, or bad groups (as
             :func:`reglib.numpy.penalties.group_lasso`).
     """
-    w = _tensor(w, "w")
+    w = check_float_tensor(w, "w", finite=True)
     check_ndim(w, "w", 1)
     lam = _lam(lam)
     if not isinstance(groups, (list, tuple)):
@@ -178,7 +170,7 @@ def nuclear(W: Tensor, lam: float) -> Tensor:
     Raises:
         TypeError, ValueError: for a bad ``W`` (not 2-d) or ``lam``.
     """
-    W = _tensor(W, "W")
+    W = check_float_tensor(W, "W", finite=True)
     check_ndim(W, "W", 2)
     return _lam(lam) * torch.linalg.svdvals(W).sum()
 
@@ -285,9 +277,9 @@ def soft_threshold(v: Tensor, thresh: float | Tensor) -> Tensor:
         TypeError, ValueError: for a bad ``v``, a negative or non-finite threshold, or a
             tensor threshold that does not broadcast to ``v.shape``.
     """
-    v = _tensor(v, "v")
+    v = check_float_tensor(v, "v", finite=True)
     if isinstance(thresh, Tensor) and thresh.ndim > 0:
-        _tensor(thresh, "thresh")
+        check_float_tensor(thresh, "thresh", finite=True)
         if bool((thresh < 0).any()):
             raise ValueError(f"thresh must be >= 0 everywhere, got minimum {thresh.min().item():g}")
         try:

@@ -20,13 +20,12 @@ sequences of vectors are the same, shifted by half a step, and both estimates co
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from reglib._validation import check_int, check_scalar
+from reglib.torch._checks import check_float_tensor
 
 __all__ = [
     "power_iteration",
@@ -34,14 +33,6 @@ __all__ = [
     "spectral_normalize_",
     "network_lipschitz_bound",
 ]
-
-
-def _check_tensor(x: Any, name: str) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    return x
 
 
 def _as_matrix(weight: Tensor) -> Tensor:
@@ -68,10 +59,10 @@ def power_iteration(
         weight: ``(m, *)``, read as the ``(m, n)`` matrix ``weight.reshape(m, -1)``;
         u: ``(m,)``. Returns sigma (0-d tensor), u ``(m,)``, v ``(n,)``.
     """
-    weight = _check_tensor(weight, "weight")
+    weight = check_float_tensor(weight, "weight")
     if weight.ndim < 2:
         raise ValueError(f"weight must have at least 2 dimensions, got shape {tuple(weight.shape)}")
-    u = _check_tensor(u, "u")
+    u = check_float_tensor(u, "u")
     if tuple(u.shape) != (weight.shape[0],):
         raise ValueError(f"u must have shape ({weight.shape[0]},) (one entry per output), got shape {tuple(u.shape)}")
     n_iters = check_int(n_iters, "n_iters", min_value=1)
@@ -123,7 +114,7 @@ class SpectralNorm(nn.Module):
         eps: float = 1e-12,
     ) -> None:
         super().__init__()
-        weight = _check_tensor(weight, "weight")
+        weight = check_float_tensor(weight, "weight")
         if weight.ndim < 2:
             raise ValueError(f"weight must have at least 2 dimensions, got shape {tuple(weight.shape)}")
         self.n_power_iterations = check_int(n_power_iterations, "n_power_iterations", min_value=1)
@@ -134,7 +125,7 @@ class SpectralNorm(nn.Module):
             dev = generator.device if generator is not None else weight.device
             u0 = torch.randn(m, generator=generator, device=dev, dtype=weight.dtype).to(weight.device)
         else:
-            u0 = _check_tensor(u0, "u0")
+            u0 = check_float_tensor(u0, "u0")
             if tuple(u0.shape) != (m,):
                 raise ValueError(f"u0 must have shape ({m},), got shape {tuple(u0.shape)}")
             if not bool(u0.ne(0).any()):
