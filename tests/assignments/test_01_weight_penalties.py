@@ -24,41 +24,19 @@ The same notebook graded end to end in the sandbox is in ``tests/test_nbgrader_p
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import re
 
-import nbformat
 import numpy as np
 import pytest
 
-from reggrader import _recorder
 from reggrader._recorder import decode
-from reggrader.compare import score_part
 from reggrader.plan import split_hidden
-from reggrader.spec import kernel_part, load_spec, plan_part
-from tests.conftest import ROOT
+from tests.assignments.harness import Assignment, check_kernel_never_sees_an_expected_value, \
+    check_nbgrader_metadata, nbgrader_meta
 
-NOTEBOOK = ROOT / "solutions" / "01_weight_penalties" / "01_weight_penalties.ipynb"
-SPEC = load_spec(NOTEBOOK.parent / "grading.py")
+A = Assignment("01_weight_penalties")
+SPEC, NB, SOLUTIONS, TESTS, PLANNED = A.spec, A.nb, A.solutions, A.tests, A.planned
 FUNCTIONS = ["l2_penalty", "soft_threshold", "prox_elastic_net", "ridge", "ridge_effective_dof", "lasso_ista"]
-
-
-def _nbgrader(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-NB = nbformat.read(NOTEBOOK, as_version=4)
-CONTEXT = [c.source for c in NB.cells if c.cell_type == "code" and not _nbgrader(c).get("solution")
-           and not _nbgrader(c).get("grade") and "setup" not in c.metadata.get("tags", [])]
-SOLUTIONS = {_nbgrader(c)["grade_id"]: c.source for c in NB.cells
-             if c.cell_type == "code" and _nbgrader(c).get("solution")}
-TESTS = {_nbgrader(c)["grade_id"]: c.source for c in NB.cells
-         if c.cell_type == "code" and _nbgrader(c).get("grade")}
-POINTS = {_nbgrader(c)["grade_id"]: _nbgrader(c)["points"] for c in NB.cells
-          if c.cell_type == "code" and _nbgrader(c).get("grade")}
-PLANNED = {gid: plan_part(SPEC.part(gid), POINTS[gid]) for gid in TESTS}
 
 
 def cells_of(function: str) -> list[str]:
@@ -67,16 +45,12 @@ def cells_of(function: str) -> list[str]:
 
 def solution_namespace() -> dict:
     """A fresh namespace holding the context cells and every reference solution."""
-    ns: dict = {"__name__": "__main__"}
-    for source in CONTEXT + list(SOLUTIONS.values()):
-        exec(compile(source, "<solution>", "exec"), ns)
-    return ns
+    return A.namespace()
 
 
 def grader_verdict(ns: dict, gid: str):
     """The grader's verdict on test cell ``gid``: record in ``ns``, compare outside it."""
-    rec = json.loads(json.dumps(_recorder.record(ns, kernel_part(PLANNED[gid]))))
-    return score_part(PLANNED[gid], rec)
+    return A.verdict(gid, ns)
 
 
 def run_tests(function: str, replacement=None) -> dict[str, str | None]:
@@ -85,22 +59,14 @@ def run_tests(function: str, replacement=None) -> dict[str, str | None]:
     The namespace holds the context cells and every reference solution; ``replacement``
     (a Python function) then takes the place of ``function``.
     """
-    ns = solution_namespace()
-    if replacement is not None:
-        ns[function] = replacement
     results = {}
-    for gid in cells_of(function):
-        visible, _ = split_hidden(TESTS[gid])
+    for gid, r in A.judge(cells_of(function), A.namespace(function, replacement)).items():
         problems = []
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                exec(compile(visible, gid, "exec"), ns)
-        except Exception as exc:  # noqa: BLE001 (any exception fails the visible asserts)
-            problems.append(f"visible asserts: {type(exc).__name__}: {exc}")
-        verdict = grader_verdict(ns, gid)
+        if r["visible_error"] is not None:
+            problems.append(f"visible asserts: {r['visible_error']}")
+        verdict = r["verdict"]
         if verdict.score < verdict.points:
-            problems.append(f"grader: {verdict.message}: " + "; ".join(
-                f"{c.label}: {c.reason}" for c in verdict.cases if not c.ok))
+            problems.append(f"grader: {verdict.message}: " + "; ".join(r["why"]))
         results[gid] = " | ".join(problems) or None
     return results
 
@@ -127,39 +93,13 @@ def test_every_function_has_a_solution_cell_and_a_visible_and_a_hidden_test_cell
 
 
 def test_the_kernel_never_sees_an_expected_value():
-    for gid, planned in PLANNED.items():
-        sent = json.dumps(kernel_part(planned))
-        assert "expected" not in sent and "expected" in json.dumps(planned), gid
+    check_kernel_never_sees_an_expected_value(A)
 
 
 def test_nbgrader_metadata():
-    grade_ids, autograded, manual = [], 0.0, 0.0
-    for cell in NB.cells:
-        meta = _nbgrader(cell)
-        if "setup" in cell.metadata.get("tags", []):
-            assert not meta, "the setup cell carries no nbgrader metadata"
-            continue
-        assert meta, f"cell without nbgrader metadata: {cell.source[:60]!r}"
-        assert meta["schema_version"] == 3
-        assert set(meta) <= {"grade", "grade_id", "locked", "points", "schema_version", "solution", "task"}
-        grade_ids.append(meta["grade_id"])
-        if meta["grade"]:
-            assert 1 <= meta["points"] <= 3, "1-3 points per graded cell"
-            if cell.cell_type == "code":
-                assert meta["locked"] and not meta["solution"], "test cells are locked, not solutions"
-                autograded += meta["points"]
-            else:  # the written answer
-                assert meta["solution"] and not meta["locked"]
-                manual += meta["points"]
-        else:
-            assert "points" not in meta
-            assert meta["locked"] != meta["solution"], "a cell is either a solution or read-only"
-    assert len(grade_ids) == len(set(grade_ids)), "grade_id must be unique"
-    written = [c for c in NB.cells if _nbgrader(c).get("solution") and c.cell_type == "markdown"]
-    assert len(written) == 1 and _nbgrader(written[0])["grade"], "one manually graded written answer"
-    assert (autograded, manual) == (19, 3)
-    instructions = next(c.source for c in NB.cells if _nbgrader(c).get("grade_id") == "instructions")
-    assert f"{autograded + manual:g} in total" in instructions, "the instructions state the total"
+    check_nbgrader_metadata(A, autograded=19, manual=3)
+    written = [c for c in NB.cells if nbgrader_meta(c).get("solution") and c.cell_type == "markdown"]
+    assert len(written) == 1 and nbgrader_meta(written[0])["grade"], "one manually graded written answer"
 
 
 # --------------------------------------------------------------------------- (a) the reference passes
@@ -489,15 +429,8 @@ def test_a_visible_point_is_never_given_for_failing_visible_asserts(function, im
     """Each visible cell's part compares at least what its asserts check (values where they
     check only a shape or a property), so a function failing the asserts a student sees never
     gets that cell's point."""
-    ns = solution_namespace()
-    ns[function] = impl
+    ns = A.namespace(function, impl)
     gid = f"{function}_visible"
-    visible, _ = split_hidden(TESTS[gid])
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            exec(compile(visible, gid, "exec"), ns)
-        asserts_pass = True
-    except Exception:  # noqa: BLE001
-        asserts_pass = False
+    asserts_pass = A.visible_error(gid, ns) is None
     verdict = grader_verdict(ns, gid)
     assert asserts_pass or verdict.score == 0, (impl.__name__, verdict.message)

@@ -22,13 +22,9 @@ the static tripwire on the answers, and the notebook's nbgrader structure.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import itertools
-import json
 import math
 
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -36,20 +32,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from reggrader import _recorder
 from reggrader._recorder import decode
-from reggrader.compare import score_part
-from reggrader.course import load_course
-from reggrader.job import lint
 from reggrader.plan import split_hidden
-from reggrader.spec import kernel_part, load_spec, plan_part
-from reggrader.static import scan_source
-from tests.conftest import ROOT
+from tests.assignments.harness import (
+    Assignment,
+    check_grading_py_not_released,
+    check_kernel_never_sees_an_expected_value,
+    check_lint,
+    check_nbgrader_metadata,
+    check_static_tripwire,
+    check_task_points,
+    failed_parts,
+    nbgrader_meta,
+)
 
-ASSIGNMENT = "02_dropout"
-NOTEBOOK = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-GRADING = ROOT / "solutions" / ASSIGNMENT / "grading.py"
-SPEC = load_spec(GRADING)
+A = Assignment("02_dropout")
+SPEC, NB, SOLUTIONS, TESTS, PLANNED = A.spec, A.nb, A.solutions, A.tests, A.planned
 
 # the graded test cells of each answer cell, in notebook order
 FUNCTIONS = {
@@ -62,63 +60,14 @@ HELPERS = {"dropout": "dropout_helpers", "gaussian_dropout": "gaussian_dropout_h
            "drop_path": "drop_path_helpers", "mc_dropout_predict": "mc_dropout_helpers"}
 
 
-def _nbgrader(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-NB = nbformat.read(NOTEBOOK, as_version=4)
-CONTEXT = [c.source for c in NB.cells if c.cell_type == "code" and not _nbgrader(c).get("solution")
-           and not _nbgrader(c).get("grade") and "setup" not in c.metadata.get("tags", [])]
-SOLUTIONS = {_nbgrader(c)["grade_id"]: c.source for c in NB.cells
-             if c.cell_type == "code" and _nbgrader(c).get("solution")}
-TESTS = {_nbgrader(c)["grade_id"]: c.source for c in NB.cells
-         if c.cell_type == "code" and _nbgrader(c).get("grade")}
-POINTS = {_nbgrader(c)["grade_id"]: float(_nbgrader(c)["points"]) for c in NB.cells if _nbgrader(c).get("grade")}
-PLANNED = {gid: plan_part(SPEC.part(gid), POINTS[gid]) for gid in TESTS}  # expected outcomes, once
-
-
-def _strip_markers(source: str) -> str:
-    return "\n".join(line for line in source.split("\n") if "### BEGIN SOLUTION" not in line
-                     and "### END SOLUTION" not in line)
-
-
 def namespace(function: str | None = None, replacement: str | None = None) -> dict:
     """Context cells and every reference answer; ``replacement`` (source) then replaces ``function``'s."""
-    ns: dict = {"__name__": "__main__"}
-    for source in CONTEXT + [_strip_markers(s) for s in SOLUTIONS.values()]:
-        exec(compile(source, "<cell>", "exec"), ns)
-    if replacement is not None:
-        exec(compile(replacement, f"<{function}>", "exec"), ns)
-    return ns
+    return A.namespace(function, replacement)
 
 
 def grade(function: str, replacement: str | None = None) -> dict[str, dict]:
     """For each test cell of ``function``: the record-and-compare verdict and the visible asserts' fate."""
-    ns = namespace(function, replacement)
-    out = {}
-    for gid in FUNCTIONS[function]:
-        planned = PLANNED[gid]
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                exec(compile(split_hidden(TESTS[gid])[0], gid, "exec"), ns)
-            visible_error = None
-        except Exception as exc:  # noqa: BLE001 (any exception fails the visible asserts)
-            visible_error = f"{type(exc).__name__}: {exc}"
-        with contextlib.redirect_stderr(io.StringIO()):
-            rec = _recorder.record(ns, kernel_part(planned))
-        verdict = score_part(planned, json.loads(json.dumps(rec)))  # the record crosses as data
-        out[gid] = {
-            "score": verdict.score,
-            "passed": verdict.status == "passed" and verdict.score == planned["points"],
-            "why": [f"{c.label}: {c.reason}" for c in verdict.cases if not c.ok],
-            "reasons": [c.reason for c in verdict.cases if not c.ok],
-            "visible_error": visible_error,
-        }
-    return out
-
-
-def failed_parts(results: dict) -> set[str]:
-    return {gid for gid, r in results.items() if not r["passed"]}
+    return A.judge(FUNCTIONS[function], namespace(function, replacement))
 
 
 # --------------------------------------------------------------------------- structure
@@ -128,7 +77,7 @@ def test_cells_parts_and_hidden_regions():
     assert sorted(SOLUTIONS) == sorted(FUNCTIONS)
     assert sorted(TESTS) == sorted(g for gids in FUNCTIONS.values() for g in gids)
     assert {p.test for p in SPEC.parts} == set(TESTS), "one part per graded test cell"
-    order = [_nbgrader(c).get("grade_id") for c in NB.cells]
+    order = [nbgrader_meta(c).get("grade_id") for c in NB.cells]
     for function, gids in FUNCTIONS.items():
         positions = [order.index(g) for g in [function, HELPERS[function], *gids]]
         assert positions == sorted(positions), f"{function}: answer, helper cell, then its test cells"
@@ -141,50 +90,23 @@ def test_cells_parts_and_hidden_regions():
                 assert hidden == [f'from reggrader.hidden import check; check("{gid}")'], hidden
                 assert "assert" not in visible, f"{gid}: the hidden cells have no visible asserts"
     for function in FUNCTIONS:
-        helper = next(c for c in NB.cells if _nbgrader(c).get("grade_id") == HELPERS[function])
-        assert _nbgrader(helper)["locked"] and not _nbgrader(helper)["grade"], "helper cells are read-only"
+        helper = A.cell(HELPERS[function])
+        assert nbgrader_meta(helper)["locked"] and not nbgrader_meta(helper)["grade"], "helper cells are read-only"
         assert "reglib" not in helper.source
 
 
 def test_nbgrader_metadata_and_points():
-    grade_ids, autograded, manual = [], 0.0, 0.0
-    for cell in NB.cells:
-        meta = _nbgrader(cell)
-        if "setup" in cell.metadata.get("tags", []):
-            assert not meta, "the setup cell carries no nbgrader metadata"
-            continue
-        assert meta, f"cell without nbgrader metadata: {cell.source[:60]!r}"
-        assert meta["schema_version"] == 3
-        grade_ids.append(meta["grade_id"])
-        if meta["grade"]:
-            assert 1 <= meta["points"] <= 3, "1-3 points per graded cell"
-            if cell.cell_type == "code":
-                assert meta["locked"] and not meta["solution"]
-                autograded += meta["points"]
-            else:
-                assert meta["solution"] and not meta["locked"]
-                manual += meta["points"]
-        else:
-            assert "points" not in meta and meta["locked"] != meta["solution"]
-    assert len(grade_ids) == len(set(grade_ids))
-    assert (autograded, manual) == (14, 3)
-    instructions = next(c.source for c in NB.cells if _nbgrader(c).get("grade_id") == "instructions")
-    assert f"{autograded + manual:g} in total" in instructions
-    per_task = {f: sum(POINTS[g] for g in gids) for f, gids in FUNCTIONS.items()}
-    assert per_task == {"dropout": 4, "gaussian_dropout": 3, "drop_path": 3, "mc_dropout_predict": 4}
-    for function, pts in per_task.items():
-        heading = next(c.source for c in NB.cells if _nbgrader(c).get("grade_id") == f"task_{function.replace('_predict', '')}")
-        assert f"({pts:g} points)" in heading.splitlines()[0]
+    check_nbgrader_metadata(A, autograded=14, manual=3)
+    check_task_points(A, FUNCTIONS, {"dropout": 4, "gaussian_dropout": 3, "drop_path": 3, "mc_dropout_predict": 4},
+                      heading=lambda f: f"task_{f.replace('_predict', '')}")
 
 
 def test_reggrader_lint_accepts_the_assignment():
-    assert lint(load_course(ROOT), ASSIGNMENT, SPEC) == []
+    check_lint(A)
 
 
 def test_grading_py_is_not_released():
-    released = ROOT / "exercises" / ASSIGNMENT
-    assert (released / f"{ASSIGNMENT}.ipynb").is_file()
-    assert not (released / "grading.py").exists(), "grading.py holds the hidden cases: never release it"
+    check_grading_py_not_released(A)
 
 
 # --------------------------------------------------------------------------- (a) the reference
@@ -520,9 +442,7 @@ def test_wrong_implementations_lose_points_in_a_hidden_part(function, name):
 
 
 def test_the_kernel_never_sees_an_expected_value():
-    for gid, planned in PLANNED.items():
-        sent = json.dumps(kernel_part(planned))
-        assert "expected" not in sent and "expected" in json.dumps(planned), gid
+    check_kernel_never_sees_an_expected_value(A)
 
 
 def test_named_failures_are_reported_by_summary_without_the_expected_value():
@@ -545,16 +465,7 @@ def test_named_failures_are_reported_by_summary_without_the_expected_value():
 # --------------------------------------------------------------------------- the tolerances
 
 
-def _grading_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_grading_02", GRADING)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-G = _grading_module()
+G = A.grading_module()
 
 
 def _args(gid):
@@ -652,12 +563,8 @@ def test_summaries_in_grading_py_match_the_notebook_helpers():
 
 
 def test_answers_pass_the_static_tripwire_and_reglib_is_flagged():
-    sources = [_strip_markers(s) for s in SOLUTIONS.values()]
-    sources += [src for f, impls in CORRECT.items() for n, src in impls.items() if n != "reglib"]
-    for src in sources:
-        assert scan_source(src, SPEC.allowed_imports, SPEC.allowed_names) == [], src[:80]
-    flags = scan_source(CORRECT["drop_path"]["reglib"], SPEC.allowed_imports, SPEC.allowed_names)
-    assert any("reglib" in str(f) for f in flags)
+    sources = [src for f, impls in CORRECT.items() for n, src in impls.items() if n != "reglib"]
+    check_static_tripwire(A, sources, CORRECT["drop_path"]["reglib"])
 
 
 # --------------------------------------------------------------------------- the reference, by invariants
