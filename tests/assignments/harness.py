@@ -53,12 +53,15 @@ def strip_markers(source: str) -> str:
 class Assignment:
     """One assignment's source notebook, spec and planned parts.
 
+    ``functions``: the graded test cells of each answer cell (for :meth:`grade`).
     ``record_first``: judge a cell by recording before running its visible asserts (the
     order assignment 03's tests use) instead of after them.
     """
 
-    def __init__(self, name: str, *, record_first: bool = False) -> None:
+    def __init__(self, name: str, *, functions: dict[str, list[str]] | None = None,
+                 record_first: bool = False) -> None:
         self.name = name
+        self.functions = functions or {}  # answer cell -> its graded test cells, in notebook order
         self.record_first = record_first
         self.notebook = ROOT / "solutions" / name / f"{name}.ipynb"
         self.grading = ROOT / "solutions" / name / "grading.py"
@@ -152,11 +155,48 @@ class Assignment:
         return out
 
 
+    def grade(self, function: str, replacement: str | Callable | None = None) -> dict[str, dict]:
+        """For each test cell of ``function``: the record-and-compare verdict and the visible asserts' fate."""
+        return self.judge(self.functions[function], self.namespace(function, replacement))
+
+
 def failed_parts(results: dict) -> set[str]:
     return {gid for gid, r in results.items() if not r["passed"]}
 
 
 # ---------------------------------------------------------------------- shared structural checks
+
+
+def check_cells_and_hidden_regions(a: Assignment, helpers: dict[str, str], *,
+                                   hidden_cells_name_the_call: bool = False) -> None:
+    """One answer cell per function; its (read-only, reglib-free) helper cell, then its test
+    cells; visible cells with plain asserts and no hidden region, hidden cells with no visible
+    assert and the one-line hidden region; one part per graded test cell."""
+    functions = a.functions
+    assert sorted(a.solutions) == sorted(functions)
+    assert sorted(a.tests) == sorted(g for gids in functions.values() for g in gids)
+    assert {p.test for p in a.spec.parts} == set(a.tests), "one part per graded test cell"
+    order = [nbgrader_meta(c).get("grade_id") for c in a.nb.cells]
+    for function, gids in functions.items():
+        chain = [function] + ([helpers[function]] if function in helpers else []) + gids
+        positions = [order.index(g) for g in chain]
+        assert positions == sorted(positions), f"{function}: answer, helper cell, then its test cells"
+        for gid in gids:
+            visible, hidden = split_hidden(a.tests[gid])
+            assert "reglib" not in a.tests[gid], "the reference is called by the grader, outside the kernel"
+            if gid.endswith("_visible"):  # plain asserts; the grader scores it on their examples
+                assert hidden == [] and "HIDDEN TESTS" not in visible
+                assert "assert " in visible and "visible tests passed" in visible
+            else:  # record-and-compare: the hidden region only names the cell's part in grading.py
+                assert hidden == [f'from reggrader.hidden import check; check("{gid}")'], (gid, hidden)
+                assert "assert" not in visible, f"{gid}: the hidden cells have no visible asserts"
+                if hidden_cells_name_the_call:
+                    assert f"the grader calls {a.spec.part(gid).call} on its" in " ".join(
+                        ln.lstrip("# ") for ln in visible.splitlines()), gid
+    for helper in helpers.values():
+        cell = a.cell(helper)
+        assert nbgrader_meta(cell)["locked"] and not nbgrader_meta(cell)["grade"], "helper cells are read-only"
+        assert "reglib" not in cell.source
 
 
 def check_nbgrader_metadata(a: Assignment, *, autograded: float, manual: float) -> None:
@@ -223,7 +263,8 @@ def check_static_tripwire(a: Assignment, sources: Iterable[str], reglib_source: 
 
 
 __all__ = [
-    "Assignment", "nbgrader_meta", "strip_markers", "failed_parts", "check_nbgrader_metadata",
+    "Assignment", "nbgrader_meta", "strip_markers", "failed_parts", "check_cells_and_hidden_regions",
+    "check_nbgrader_metadata",
     "check_task_points", "check_kernel_never_sees_an_expected_value", "check_lint",
     "check_grading_py_not_released", "check_static_tripwire",
 ]

@@ -33,9 +33,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
 from reggrader._recorder import decode
-from reggrader.plan import split_hidden
 from tests.assignments.harness import (
     Assignment,
+    check_cells_and_hidden_regions,
     check_grading_py_not_released,
     check_kernel_never_sees_an_expected_value,
     check_lint,
@@ -43,11 +43,7 @@ from tests.assignments.harness import (
     check_static_tripwire,
     check_task_points,
     failed_parts,
-    nbgrader_meta,
 )
-
-A = Assignment("02_dropout")
-SPEC, NB, SOLUTIONS, TESTS, PLANNED = A.spec, A.nb, A.solutions, A.tests, A.planned
 
 # the graded test cells of each answer cell, in notebook order
 FUNCTIONS = {
@@ -59,40 +55,16 @@ FUNCTIONS = {
 HELPERS = {"dropout": "dropout_helpers", "gaussian_dropout": "gaussian_dropout_helpers",
            "drop_path": "drop_path_helpers", "mc_dropout_predict": "mc_dropout_helpers"}
 
-
-def namespace(function: str | None = None, replacement: str | None = None) -> dict:
-    """Context cells and every reference answer; ``replacement`` (source) then replaces ``function``'s."""
-    return A.namespace(function, replacement)
-
-
-def grade(function: str, replacement: str | None = None) -> dict[str, dict]:
-    """For each test cell of ``function``: the record-and-compare verdict and the visible asserts' fate."""
-    return A.judge(FUNCTIONS[function], namespace(function, replacement))
+A = Assignment("02_dropout", functions=FUNCTIONS)
+SPEC, PLANNED = A.spec, A.planned
+namespace, grade = A.namespace, A.grade  # (function, replacement source)
 
 
 # --------------------------------------------------------------------------- structure
 
 
 def test_cells_parts_and_hidden_regions():
-    assert sorted(SOLUTIONS) == sorted(FUNCTIONS)
-    assert sorted(TESTS) == sorted(g for gids in FUNCTIONS.values() for g in gids)
-    assert {p.test for p in SPEC.parts} == set(TESTS), "one part per graded test cell"
-    order = [nbgrader_meta(c).get("grade_id") for c in NB.cells]
-    for function, gids in FUNCTIONS.items():
-        positions = [order.index(g) for g in [function, HELPERS[function], *gids]]
-        assert positions == sorted(positions), f"{function}: answer, helper cell, then its test cells"
-        for gid in gids:
-            visible, hidden = split_hidden(TESTS[gid])
-            assert "reglib" not in TESTS[gid], "the reference is called by the grader, outside the kernel"
-            if gid.endswith("_visible"):  # scored on the examples its asserts use (a part of its own)
-                assert hidden == [] and "assert " in visible and "visible tests passed" in visible
-            else:
-                assert hidden == [f'from reggrader.hidden import check; check("{gid}")'], hidden
-                assert "assert" not in visible, f"{gid}: the hidden cells have no visible asserts"
-    for function in FUNCTIONS:
-        helper = A.cell(HELPERS[function])
-        assert nbgrader_meta(helper)["locked"] and not nbgrader_meta(helper)["grade"], "helper cells are read-only"
-        assert "reglib" not in helper.source
+    check_cells_and_hidden_regions(A, HELPERS)
 
 
 def test_nbgrader_metadata_and_points():

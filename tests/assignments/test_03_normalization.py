@@ -40,6 +40,7 @@ from reggrader import _recorder
 from reggrader.plan import split_hidden
 from tests.assignments.harness import (
     Assignment,
+    check_cells_and_hidden_regions,
     check_grading_py_not_released,
     check_kernel_never_sees_an_expected_value,
     check_lint,
@@ -47,12 +48,7 @@ from tests.assignments.harness import (
     check_static_tripwire,
     check_task_points,
     failed_parts,
-    nbgrader_meta,
 )
-
-# these tests record a cell's part before running its visible asserts
-A = Assignment("03_normalization", record_first=True)
-SPEC, NB, SOLUTIONS, TESTS, PLANNED = A.spec, A.nb, A.solutions, A.tests, A.planned
 
 # the graded test cells of each answer cell, in notebook order
 FUNCTIONS = {
@@ -66,49 +62,17 @@ HELPERS = {"batchnorm_forward": "batchnorm_forward_helpers", "batchnorm_backward
 POINTS_PER_TASK = {"batchnorm_forward": 4, "batchnorm_backward": 3, "layernorm_forward": 3,
                    "groupnorm_forward": 3, "power_iteration": 3}
 
-
-def namespace(function: str | None = None, replacement: str | None = None) -> dict:
-    """Context cells and every reference answer; ``replacement`` (source) then replaces ``function``'s."""
-    return A.namespace(function, replacement)
-
-
-def record(gid: str, ns: dict) -> dict:
-    """The grader's record of test cell ``gid`` in ``ns``: exactly what crosses the kernel boundary."""
-    return A.record(gid, ns)
-
-
-def grade(function: str, replacement: str | None = None) -> dict[str, dict]:
-    """For each test cell of ``function``: the record-and-compare verdict and the visible asserts' fate."""
-    return A.judge(FUNCTIONS[function], namespace(function, replacement))
+# these tests record a cell's part before running its visible asserts
+A = Assignment("03_normalization", functions=FUNCTIONS, record_first=True)
+SPEC, TESTS, PLANNED = A.spec, A.tests, A.planned
+namespace, record, grade = A.namespace, A.record, A.grade  # (function, replacement source)
 
 
 # --------------------------------------------------------------------------- structure
 
 
 def test_cells_parts_and_hidden_regions():
-    assert sorted(SOLUTIONS) == sorted(FUNCTIONS)
-    assert sorted(TESTS) == sorted(g for gids in FUNCTIONS.values() for g in gids)
-    assert {p.test for p in SPEC.parts} == set(TESTS), "one part per graded test cell"
-    order = [nbgrader_meta(c).get("grade_id") for c in NB.cells]
-    for function, gids in FUNCTIONS.items():
-        chain = [function] + ([HELPERS[function]] if function in HELPERS else []) + gids
-        positions = [order.index(g) for g in chain]
-        assert positions == sorted(positions), f"{function}: answer, helper cell, then its test cells"
-        for gid in gids:
-            visible, hidden = split_hidden(TESTS[gid])
-            assert "reglib" not in TESTS[gid], "the reference is called by the grader, outside the kernel"
-            if gid.endswith("_visible"):  # plain asserts; the grader scores it on their examples
-                assert hidden == [] and "HIDDEN TESTS" not in visible
-                assert "assert " in visible and "visible tests passed" in visible
-            else:  # record-and-compare: the hidden region only names the cell's part in grading.py
-                assert hidden == [f'from reggrader.hidden import check; check("{gid}")'], (gid, hidden)
-                assert "assert" not in visible, f"{gid}: the hidden cells have no visible asserts"
-                assert f"the grader calls {SPEC.part(gid).call} on its" in " ".join(
-                    ln.lstrip("# ") for ln in visible.splitlines()), gid
-    for helper in HELPERS.values():
-        cell = A.cell(helper)
-        assert nbgrader_meta(cell)["locked"] and not nbgrader_meta(cell)["grade"], "helper cells are read-only"
-        assert "reglib" not in cell.source
+    check_cells_and_hidden_regions(A, HELPERS, hidden_cells_name_the_call=True)
 
 
 def test_nbgrader_metadata_and_points():
